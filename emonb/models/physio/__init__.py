@@ -1,0 +1,39 @@
+"""Physiological signals: ECG, PPG, EDA, respiration, EMG, event-related epochs and remote PPG.
+
+>>> import emonb as eb
+>>> phys = eb.analyze_physio(tree)                           # doctest: +SKIP
+>>> ev = eb.physio.events(tree, channel="photosensor")       # doctest: +SKIP
+>>> ep = eb.physio.epochs(tree, ev, window=(-1, 10))         # doctest: +SKIP
+>>> pulse = eb.physio.rppg(tree)                             # doctest: +SKIP
+
+Importing this package is cheap: NeuroKit2, OpenCV, MediaPipe and PyAV load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["analyze_physio", "events", "epochs", "rppg", "QUALITY_THRESHOLD", "FLAG_NAMES"]
+
+_LAZY = {
+    "analyze_physio": ("emonb.models.physio.analyze", "analyze_physio"),
+    "events": ("emonb.models.physio.events", "events"),
+    "epochs": ("emonb.models.physio.events", "epochs"),
+    "rppg": ("emonb.models.physio.rppg", "rppg"),
+    "QUALITY_THRESHOLD": ("emonb.models.physio.quality", "QUALITY_THRESHOLD"),
+    "FLAG_NAMES": ("emonb.models.physio.quality", "FLAG_NAMES"),
+}
+
+
+def __getattr__(name):
+    try:
+        mod, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'emonb.models.physio' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(mod), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
