@@ -217,6 +217,11 @@ def _eda(nk, x, fs, t, units, *, qwin, threshold, limits, method):
     w = max(int(round(qwin * fs)), 1)
     widx = Q.window_index(n, w)
     in_us = str(units).strip().lower() in _MICROSIEMENS
+    if in_us and np.isfinite(x).any() and np.nanmedian(x) > 60:
+        out.notes.append(f"EDA median {np.nanmedian(x):.4g} is above 60 uS: these look like raw counts, "
+                         "not uS; the uS level/slope rules are skipped")
+        in_us = False
+        units = "a.u."
     flags = Q.hard_flags(x, fs, qwin, limits=limits, min_duration=MIN_DURATION["eda"],
                          disconnected_level=0.05 if in_us else None)
     nwin = len(flags)
@@ -352,28 +357,51 @@ def _emg(nk, x, fs, t, units, *, qwin, threshold, limits):
     q_win, f_win = Q.combine(flags, usable.astype(float), threshold)
     good = (q_win >= threshold)[widx]
     if good.any():
-        with quiet():
-            try:
-                _, info = nk.emg_activation(emg_amplitude=np.where(good, amp, 0.0), sampling_rate=fs)
-                on = np.asarray(info["EMG_Onsets"], int)
-                off = np.asarray(info["EMG_Offsets"], int)
-                m = min(len(on), len(off))
-                on, off = on[:m], np.clip(off[:m], 0, n - 1)
-                keep = good[on] & good[off]
-                on, off = on[keep], off[keep]
-            except Exception as exc:
-                out.notes.append(f"EMG activation detection failed: {exc}")
-                on = off = np.zeros(0, int)
+        on, off = _emg_bursts(amp, good, fs)
     amp[~good] = np.nan
     src = "neurokit2.emg_clean(method='biosppy'); neurokit2.emg_amplitude"
     out.add("emg_amplitude", amp, str(units), "EMG linear envelope", src)
     _quality_vars(out, "emg", q_win, f_win, widx, qwin, threshold, "1 unless flat/saturated/disconnected")
-    s = "neurokit2.emg_activation(method='threshold')"
+    s = "emonb: envelope above quiet-baseline mean + 3 SD for >= 100 ms (Hodges & Bui 1996)"
     out.add("emg_onset", t[on] if len(on) else np.zeros(0), "s", "EMG burst onset", s, dims=("emg_burst",),
             dtype=np.float64)
     out.add("emg_offset", t[off] if len(off) else np.zeros(0), "s", "EMG burst offset", s, dims=("emg_burst",),
             dtype=np.float64)
     return out
+
+
+def _emg_bursts(amp: np.ndarray, good: np.ndarray, fs: float, *, k: float = 3.0, min_dur: float = 0.1):
+    """Burst onsets/offsets (samples): the envelope above the quiet baseline's mean + k SD.
+
+    The baseline is the quietest tenth of 0.5-s windows of the usable signal (Hodges & Bui 1996,
+    Electroencephalogr. Clin. Neurophysiol. 101:511-519, threshold on baseline mean + k SD).
+    The envelope is first smoothed with a 100-ms moving average. Gaps shorter than ``min_dur``
+    are merged, bursts shorter than ``min_dur`` are dropped.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    amp = uniform_filter1d(np.where(good, amp, 0.0), max(int(0.1 * fs), 1))
+    w = max(int(0.5 * fs), 1)
+    nw = len(amp) // w
+    if nw < 2:
+        return np.zeros(0, int), np.zeros(0, int)
+    blocks = amp[: nw * w].reshape(nw, w)
+    okb = good[: nw * w].reshape(nw, w).all(axis=1)
+    if okb.sum() < 2:
+        return np.zeros(0, int), np.zeros(0, int)
+    means = blocks.mean(axis=1)
+    quiet_b = blocks[okb][np.argsort(means[okb])[: max(1, okb.sum() // 10)]]
+    thr = quiet_b.mean() + k * quiet_b.std()
+    active = (amp > thr) & good
+    d = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
+    on, off = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+    gap = int(min_dur * fs)
+    if len(on) > 1:  # merge short gaps
+        keep = np.concatenate([[True], on[1:] - off[:-1] > gap])
+        on = on[keep]
+        off = np.concatenate([off[:-1][keep[1:]], off[-1:]])
+    long_ = (off - on) >= gap
+    return on[long_], np.clip(off[long_] - 1, 0, len(amp) - 1)
 
 
 def _robust_z(v: np.ndarray) -> np.ndarray:
