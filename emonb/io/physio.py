@@ -214,13 +214,15 @@ def load_csv(path, *, sampling_rate=None, channels=None, time_column=None, t0=0.
         if np.any(d <= 0):
             raise EmonbFileError(p, f"time column {tcol!r} is not strictly increasing")
         dt = float(np.median(d))
-        rate_from_time = 1.0 / dt
+        span = float(t[good][-1] - t[good][0])
+        # the mean rate over the whole recording, rounded to a micro-hertz so 100 Hz reads as 100
+        irregular = float(np.max(np.abs(d - dt)) / dt)
+        rate_from_time = float(np.round((good.sum() - 1) / span, 6)) if irregular <= 0.05 else 1.0 / dt
         if sampling_rate is not None and abs(check_positive("sampling_rate", sampling_rate) - rate_from_time) > 0.01 * rate_from_time:
             warnings.warn(f"{p}: sampling_rate={sampling_rate} disagrees with the time column "
                           f"({rate_from_time:.4g} Hz); using the time column", EmonbWarning, stacklevel=3)
         sampling_rate = rate_from_time
         time_start = float(t[good][0])
-        irregular = float(np.max(np.abs(d - dt)) / dt)
         extra["sampling_rate_source"] = f"time column {tcol!r}"
         if irregular > 0.05:
             # resample onto a regular grid at the median rate; linear interpolation, gaps > 2 dt stay NaN

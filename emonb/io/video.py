@@ -137,7 +137,9 @@ class VideoReader:
             c.close()
         if self.n_frames > 1:
             d = np.diff(self.times)
-            self.fps = float(1.0 / np.median(d)) if np.median(d) > 0 else self.nominal_fps
+            span = float(self.times[-1] - self.times[0])
+            # mean rate: robust to timestamps rounded to a coarse time base (1 ms steps of 33/34)
+            self.fps = (self.n_frames - 1) / span if span > 0 else self.nominal_fps
             self.variable_frame_rate = bool(np.ptp(d) > 0.1 * np.median(d) + 1e-6)
         else:
             self.fps = self.nominal_fps
