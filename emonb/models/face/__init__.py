@@ -1,0 +1,30 @@
+"""Face analysis: mesh, head pose, action units, expressions, valence/arousal and quality.
+
+>>> import emonb as eb
+>>> face = eb.analyze_face("interview.mp4", stride=2)                # doctest: +SKIP
+>>> crops = eb.predict_face_images(gray_48x48_stack, faces="full")  # doctest: +SKIP
+>>> eb.face.AU_MAPPING["AU12"]                                       # doctest: +SKIP
+
+Models (see ``eb.models.list_models("face")``): ``mediapipe-face-landmarker`` (Apache-2.0),
+``mini-xception-fer`` (MIT) and the AU rules ``emonb-au-blendshape-rules``. Importing this
+package loads neither torch nor mediapipe; the functions do, on first use.
+"""
+
+from __future__ import annotations
+
+from .aus import AU_MAPPING, EMFACS_PROTOTYPES, FACE_AUS, compute_aus, describe_mapping, emfacs_emotion
+
+__all__ = ["analyze_face", "predict_face_images", "AU_MAPPING", "FACE_AUS", "EMFACS_PROTOTYPES",
+           "compute_aus", "emfacs_emotion", "describe_mapping", "BLENDSHAPES"]
+
+
+def __getattr__(name):
+    if name in ("analyze_face", "predict_face_images"):
+        from . import analyze
+
+        return getattr(analyze, name)
+    if name == "BLENDSHAPES":
+        from .mesh import BLENDSHAPES
+
+        return BLENDSHAPES
+    raise AttributeError(f"module 'emonb.models.face' has no attribute {name!r}")

@@ -2,7 +2,8 @@
 
 No offline AU detector is available, so each AU intensity is a documented, calibrated rescaling
 of the blendshape weights (ARKit-style) that move the same muscles, or of a mesh distance.
-:data:`AU_MAPPING` is the per-AU definition: ``inputs`` are combined (``mean`` or ``max``), then
+:data:`AU_MAPPING` is the per-AU definition: ``inputs`` are combined (``mean``, ``max``, or for AU06 the
+``cheek`` rule in its note), then
 mapped linearly from ``[lo, hi]`` onto [0, 1] and clipped. ``lo`` is the level the input reaches
 on neutral faces (so a neutral face scores near 0), ``hi`` the level of a clear, posed action.
 The levels were set by looking at the raw inputs on neutral frames of the Pexels interview clip,
@@ -44,10 +45,11 @@ AU_MAPPING = MappingProxyType({
                 note="brow lowerer = browDown (mean of sides)"),
     "AU05": _au(["eyeWideLeft", "eyeWideRight"], 0.02, 0.40,
                 note="upper lid raiser = eyeWide (mean of sides)"),
-    "AU06": _au(["cheekSquintLeft", "cheekSquintRight", "eyeSquintLeft", "eyeSquintRight"], 0.15, 0.55,
-                combine="max",
-                note=("cheek raiser = max of cheekSquint and eyeSquint (MediaPipe rarely moves "
-                      "cheekSquint; eyeSquint carries the orbicularis oculi action)")),
+    "AU06": _au(["cheekSquintLeft", "cheekSquintRight", "eyeSquintLeft", "eyeSquintRight",
+                 "mouthSmileLeft", "mouthSmileRight"], 0.15, 0.50, combine="cheek",
+                note=("cheek raiser = max(cheekSquint, eyeSquint x (0.5 + 0.5 x mouthSmile)), means of "
+                      "sides: MediaPipe rarely moves cheekSquint, and eyeSquint also carries AU07, so "
+                      "without a lip-corner pull half of the squint is credited to AU07")),
     "AU07": _au(["eyeSquintLeft", "eyeSquintRight"], 0.20, 0.70,
                 note="lid tightener = eyeSquint (mean); shares its signal with AU06"),
     "AU09": _au(["noseSneerLeft", "noseSneerRight"], 0.02, 0.40,
@@ -71,7 +73,7 @@ AU_MAPPING = MappingProxyType({
                 note="lip tightener = mean of mouthPress and mouthRoll (weak proxy)"),
     "AU24": _au(["mouthPressLeft", "mouthPressRight"], 0.10, 0.60,
                 note="lip pressor = mouthPress (mean of sides)"),
-    "AU25": _au(["lip_gap"], 0.03, 0.25, note="lips part = inner-lip gap / inter-ocular distance (geometry)"),
+    "AU25": _au(["lip_gap"], 0.02, 0.12, note="lips part = inner-lip gap / inter-ocular distance (geometry)"),
     "AU26": _au(["jawOpen"], 0.08, 0.50, note="jaw drop = jawOpen"),
     "AU28": _au(["mouthRollLower", "mouthRollUpper"], 0.15, 0.60,
                 note="lip suck = mouthRoll (mean of lower and upper)"),
@@ -141,7 +143,13 @@ def compute_aus(blendshapes: np.ndarray, landmarks: np.ndarray, *, mapping=None)
             else:
                 raise KeyError(f"AU mapping for {au}: unknown input {name!r}")
         x = np.stack(cols, axis=1)
-        raw = x.max(axis=1) if m.get("combine", "mean") == "max" else x.mean(axis=1)
+        how = m.get("combine", "mean")
+        if how == "max":
+            raw = x.max(axis=1)
+        elif how == "cheek":  # cheek L/R, eye squint L/R, smile L/R
+            raw = np.maximum(x[:, 0:2].mean(axis=1), x[:, 2:4].mean(axis=1) * (0.5 + 0.5 * x[:, 4:6].mean(axis=1)))
+        else:
+            raw = x.mean(axis=1)
         out[:, j] = np.clip((raw - m["lo"]) / (m["hi"] - m["lo"]), 0.0, 1.0)
     return out
 

@@ -91,7 +91,20 @@ def crop_sharpness(crops: np.ndarray) -> np.ndarray:
 
 
 class MiniXceptionModel(ModelRuntime):
-    """mini-Xception expression classifier; :meth:`predict` returns (N, 7) probabilities."""
+    """mini-Xception expression classifier; :meth:`predict` returns (N, 7) probabilities.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    device : str
+    cpu_threads : int
+        torch intra-op threads used on the CPU while predicting (restored afterwards). One thread
+        is fastest here because MediaPipe runs beside it; more threads oversubscribe small CPUs.
+    """
+
+    def __init__(self, spec, *, device: str = "auto", cpu_threads: int = 1):
+        super().__init__(spec, device=device)
+        self.cpu_threads = int(cpu_threads)
 
     def _load(self):
         torch = require("torch", extra="face", purpose="the expression model")
@@ -119,13 +132,21 @@ class MiniXceptionModel(ModelRuntime):
             return np.zeros((0, len(self.spec.outputs)), np.float32)
         t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device_)
         t = t.contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode():
-            out = self.model_(t)
+        on_cpu = str(self.device_).startswith("cpu") and self.cpu_threads > 0
+        before = torch.get_num_threads()
+        if on_cpu and before != self.cpu_threads:
+            torch.set_num_threads(self.cpu_threads)
+        try:
+            with torch.inference_mode():
+                out = self.model_(t)
+        finally:
+            if on_cpu and before != self.cpu_threads:
+                torch.set_num_threads(before)
         return out.float().cpu().numpy()
 
 
-def build_mini_xception(spec, *, device: str = "auto", **_) -> MiniXceptionModel:
-    return MiniXceptionModel(spec, device=device)
+def build_mini_xception(spec, *, device: str = "auto", cpu_threads: int = 1, **_) -> MiniXceptionModel:
+    return MiniXceptionModel(spec, device=device, cpu_threads=cpu_threads)
 
 
 def _label_matrix(spec) -> np.ndarray:

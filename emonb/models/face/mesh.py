@@ -9,8 +9,10 @@ image width).
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
+import weakref
 import zipfile
 from dataclasses import dataclass
 
@@ -104,6 +106,19 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out)
 
 
+_OPEN_TASKS: "weakref.WeakSet" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_tasks() -> None:
+    # MediaPipe's __del__ fails noisily when it runs during interpreter shutdown; close first.
+    for task in list(_OPEN_TASKS):
+        try:
+            task.close()
+        except Exception:
+            pass
+
+
 def _quiet_mediapipe() -> None:
     # MediaPipe/absl log a few lines to stderr on first use; keep notebooks clean.
     os.environ.setdefault("GLOG_minloglevel", "2")
@@ -159,7 +174,9 @@ class FaceMeshModel(ModelRuntime):
                 min_face_presence_confidence=self.min_tracking_confidence,
                 min_tracking_confidence=self.min_tracking_confidence,
                 output_face_blendshapes=True, output_facial_transformation_matrixes=True)
-            return vision.FaceLandmarker.create_from_options(opts)
+            task = vision.FaceLandmarker.create_from_options(opts)
+            _OPEN_TASKS.add(task)
+            return task
         except Exception as exc:
             raise EmonbModelError(f"model {self.spec.name!r}: MediaPipe could not build the face landmarker: {exc}") from None
 
@@ -262,6 +279,7 @@ class FaceMeshModel(ModelRuntime):
             opts = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_buffer=self.detector_bytes_),
                                               min_detection_confidence=0.2)
             self.detector_ = vision.FaceDetector.create_from_options(opts)
+            _OPEN_TASKS.add(self.detector_)
         with self._lock:
             dets = self.detector_.detect(self._mp_image(rgb)).detections
         if not dets:
