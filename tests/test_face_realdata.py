@@ -1,0 +1,161 @@
+"""Face analysis on real recordings in ../shared/data (skipped when the folder is absent)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emonb as eb
+from emonb.schema import EMOTIONS
+
+pytest.importorskip("mediapipe")
+pytest.importorskip("torch")
+pytestmark = pytest.mark.realdata
+
+
+@pytest.fixture(scope="module")
+def video_dir(shared_data):
+    d = shared_data / "video"
+    if not d.is_dir():
+        pytest.skip(f"{d} is absent")
+    return d
+
+
+@pytest.fixture(scope="module")
+def stills(video_dir):
+    names = ["single_face.jpg", "multi_face.jpg", "0-f1-su-ph.jpg", "0-f15-hao-ph.jpg",
+             "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg"]
+    ds = eb.predict_face_images([video_dir / n for n in names], progress=False)
+    return ds.assign_coords(name=("image", names))
+
+
+def _top(ds, image):
+    p = ds.face_emotion.isel(image=image, face=0).values
+    return EMOTIONS[int(np.nanargmax(p))], p
+
+
+def test_single_face_matches_pyfeat(stills, video_dir):
+    import pandas as pd
+
+    assert stills.face_count.values[0] == 1
+    top, p = _top(stills, 0)
+    assert top == "happiness" and p.max() > 0.8
+    au = stills.face_au.isel(image=0, face=0)
+    assert au.sel(au="AU12") > 0.7 and au.sel(au="AU06") > 0.6
+    ref = pd.read_csv(video_dir / "Feat_Test.csv").iloc[0]
+    common = [a for a in stills.au.values if a in ref.index]
+    ours = au.sel(au=common).values
+    theirs = ref[common].values.astype(float)
+    r = np.corrcoef(ours, theirs)[0, 1]
+    agree = np.mean((ours >= 0.5) == (theirs >= 0.5))
+    assert len(common) >= 18
+    assert r > 0.7, r
+    assert agree >= 0.75, agree
+    # the face box overlaps py-feat's
+    x0, y0, w, h = ref[["FaceRectX", "FaceRectY", "FaceRectWidth", "FaceRectHeight"]].astype(float)
+    from emonb.models.face.mesh import box_iou
+
+    iou = box_iou(stills.face_box.values[0, :1], np.array([[x0, y0, x0 + w, y0 + h]]))[0, 0]
+    assert iou > 0.6, iou
+
+
+def test_multi_face_finds_five_faces_left_to_right(stills):
+    assert stills.face_count.values[1] == 5
+    boxes = stills.face_box.isel(image=1).values
+    assert np.isfinite(boxes).all()
+    assert np.all(np.diff(boxes[:, 0]) > 0)
+    # they are all smiling
+    tops = [EMOTIONS[int(np.argmax(stills.face_emotion.isel(image=1, face=f).values))] for f in range(5)]
+    assert tops.count("happiness") >= 4, tops
+
+
+def test_posed_stills(stills):
+    names = list(stills.name.values)
+    hao = names.index("0-f15-hao-ph.jpg")
+    su = names.index("0-f1-su-ph.jpg")
+    anc = names.index("15-f13-anc-ph.jpg")
+    assert _top(stills, hao)[0] == "happiness"
+    p_su = stills.face_emotion.isel(image=su, face=0).to_pandas()
+    assert "surprise" in p_su.nlargest(2).index
+    au = stills.face_au.isel(face=0)
+    assert (au.isel(image=su).sel(au=["AU01", "AU26"]) > 0.5).all()
+    assert au.isel(image=anc).sel(au="AU04") > 0.5
+    facs = stills.face_emotion_facs.isel(face=0)
+    assert EMOTIONS[int(np.argmax(facs.isel(image=hao).values))] == "happiness"
+    assert EMOTIONS[int(np.argmax(facs.isel(image=su).values))] == "surprise"
+    for v in ("face_valence", "face_arousal"):
+        x = stills[v].isel(face=0).values
+        assert np.all(np.abs(x) <= 1)
+    assert stills.face_valence.isel(image=hao, face=0) > 0.3
+    assert stills.face_valence.isel(image=anc, face=0) < 0
+
+
+def test_pose_signs_on_a_real_face(video_dir):
+    import cv2
+
+    img = eb.io.video.read_image(video_dir / "single_face.jpg")
+    h, w = img.shape[:2]
+    rot = cv2.warpAffine(img, cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0), (w, h))  # CCW
+    ds = eb.predict_face_images([img, rot, img[:, ::-1]], progress=False)
+    pose = ds.face_pose.isel(face=0).to_pandas()
+    assert 15 < pose.loc[1, "roll"] - pose.loc[0, "roll"] < 25
+    assert np.sign(pose.loc[2, "yaw"]) == -np.sign(pose.loc[0, "yaw"])
+    assert abs(pose.loc[2, "roll"] + pose.loc[0, "roll"]) < 3
+
+
+def test_no_face_video(video_dir):
+    ds = eb.analyze_face(video_dir / "no_face.mp4", stride=4, progress=False)
+    assert ds.sizes["time"] >= 20
+    assert (ds.face_count.values == 0).all()
+    assert np.isnan(ds.face_emotion.values).all() and np.isnan(ds.face_score.values).all()
+
+
+def test_face_then_no_face_video(video_dir):
+    ds = eb.analyze_face(video_dir / "face_noface.mov", stride=3, progress=False)
+    c = ds.face_count.values
+    t = ds.time.values
+    assert c[t < 2.0].min() == 1
+    assert c[t > 3.0].max() == 0
+    # time comes from PTS: equal to the reader's frame times (variable frame rate file)
+    reader = eb.io.video.video_reader(video_dir / "face_noface.mov")
+    np.testing.assert_allclose(t, reader.times[ds.frame_index.values])
+    assert np.isnan(ds.face_emotion.sel(time=t > 3.0).values).all()
+
+
+def test_interview_clip_with_t0_and_stable_face_id(video_dir):
+    node = eb.load_video(video_dir / "WolfgangLanger_Pexels.mp4", t0=5.0)
+    ds = eb.analyze_face(node, stride=6, end=8.0, progress=False, scale=0.5)
+    assert ds.time.values[0] == pytest.approx(5.0)
+    assert ds.time.values[-1] <= 13.0 + 1e-6
+    assert (ds.face_count.values == 1).all()
+    assert ds.sizes["face"] == 1
+    np.testing.assert_allclose(ds.face_emotion.sum("emotion").values, 1, atol=1e-5)
+    # landmarks are in pixels of the original 640x360 frame even though models ran at half size
+    x = ds.face_landmarks.sel(coord="x").values
+    assert 150 < np.nanmean(x) < 600 and np.nanmax(ds.face_box.values[..., 3]) <= 400
+    assert (ds.face_score.values > 0.5).mean() > 0.9
+    assert (ds.face_blur.values == 0).mean() > 0.9
+    for key in ("model", "model_version", "model_license", "device", "stride", "scale"):
+        assert key in ds.attrs
+
+
+def test_tracker_keeps_face_zero_when_a_second_face_enters(video_dir):
+    import cv2
+
+    a = cv2.resize(eb.io.video.read_image(video_dir / "0-f15-hao-ph.jpg"), (256, 256))
+    b = cv2.resize(eb.io.video.read_image(video_dir / "15-f13-anc-ph.jpg"), (256, 256))
+    frames = []
+    for i in range(12):
+        f = np.full((256, 640, 3), 90, np.uint8)
+        f[:, 360:616] = a  # person A on the right from the start
+        if i >= 6:
+            f[:, 24:280] = b  # person B enters on the left
+        frames.append(f)
+    ds = eb.analyze_face(np.stack(frames), fps=10, progress=False)
+    c = ds.face_count.values
+    assert (c[:6] == 1).all() and (c[6:] == 2).all()
+    x0 = ds.face_box.sel(box_coord="x0").values
+    assert (x0[:, 0] > 300).all()          # face 0 is A throughout
+    assert (x0[6:, 1] < 300).all()         # the newcomer is face 1
+    top0 = [EMOTIONS[int(np.argmax(p))] for p in ds.face_emotion.isel(face=0).values]
+    assert top0.count("happiness") == len(top0)
