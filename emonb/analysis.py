@@ -1,0 +1,109 @@
+"""Run every per-modality analysis on a session and put the results into its tree."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from typing import Mapping, Sequence
+
+import xarray as xr
+
+from ._checks import check_option
+from .errors import EmonbError, EmonbValueError, EmonbWarning
+
+__all__ = ["analyze", "STEPS"]
+
+#: modality -> (input node, result node, "module:function")
+STEPS: dict[str, tuple[str, str, str]] = {
+    "face": ("video", "face", "emonb.models.face.analyze:analyze_face"),
+    "voice": ("audio", "voice", "emonb.models.voice.analyze:analyze_voice"),
+    "physio": ("physio", "physio_features", "emonb.models.physio.analyze:analyze_physio"),
+    "text": ("transcript", "text", "emonb.models.text.analyze:analyze_text"),
+}
+
+
+def _function(spec: str):
+    import importlib
+
+    mod, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(mod), attr)
+
+
+def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "physio", "text"), *,
+            device: str = "auto", options: Mapping[str, Mapping] | None = None,
+            errors: str = "warn", progress: bool = True) -> xr.DataTree:
+    """Fill a session's result nodes: ``face``, ``voice``, ``physio_features``, ``text``.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A session (:func:`emonb.load_session`, :func:`emonb.sample_session`).
+    modalities : sequence of {"face", "voice", "physio", "text"}
+        Steps to run; a step whose input node is missing is skipped and noted.
+    device : str
+        Passed to the steps that run neural networks (``"auto"``, ``"cpu"``, ``"cuda"``).
+    options : dict, optional
+        Per-modality keyword options, e.g. ``{"face": {"stride": 2}, "physio": {"window": 10}}``.
+    errors : {"warn", "raise"}
+        With ``"warn"`` a failing step is recorded in ``attrs["analysis"]`` and the others still run.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    xarray.DataTree
+        A new tree: the input nodes plus one result node per step that ran; the root's
+        ``attrs["analysis"]`` (JSON) records, per step, its status, seconds and error if any.
+    """
+    if not isinstance(tree, xr.DataTree):
+        raise EmonbValueError(f"analyze needs a session DataTree, got {type(tree).__name__}")
+    check_option("errors", errors, ("warn", "raise"))
+    modalities = [modalities] if isinstance(modalities, str) else list(modalities)
+    for m in modalities:
+        check_option("modality", m, tuple(STEPS))
+    options = {k: dict(v) for k, v in (options or {}).items()}
+    unknown = set(options) - set(STEPS)
+    if unknown:
+        raise EmonbValueError(f"options for unknown modalities {sorted(unknown)}; expected {list(STEPS)}")
+    nodes = {name: tree[name].to_dataset(inherit=False) for name in tree.children}
+    record = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    for m in modalities:
+        src_node, out_node, fn_name = STEPS[m]
+        if src_node not in nodes:
+            record[m] = {"status": "skipped", "reason": f"no {src_node} node"}
+            continue
+        opts = dict(options.get(m, {}))
+        if m == "face":
+            opts.setdefault("device", device)
+        if m in ("face", "voice", "physio"):
+            opts.setdefault("progress", progress)
+        t0 = time.perf_counter()
+        try:
+            fn = _function(fn_name)
+            try:
+                result = fn(tree, **opts)
+            except TypeError as exc:
+                if "progress" in str(exc) and "progress" in opts:
+                    opts.pop("progress")
+                    result = fn(tree, **opts)
+                else:
+                    raise
+        except Exception as exc:
+            if errors == "raise":
+                raise
+            msg = f"{type(exc).__name__}: {exc}"
+            record[m] = {"status": "failed", "error": msg, "seconds": round(time.perf_counter() - t0, 3)}
+            kind = "" if isinstance(exc, EmonbError) else " (unexpected)"
+            warnings.warn(f"{m} analysis failed{kind}: {msg}", EmonbWarning, stacklevel=2)
+            continue
+        if isinstance(result, xr.DataTree):
+            result = result.to_dataset()
+        nodes[out_node] = result
+        record[m] = {"status": "ok", "node": out_node, "seconds": round(time.perf_counter() - t0, 3),
+                     "model": str(result.attrs.get("model", ""))}
+    attrs = dict(tree.attrs)
+    attrs["analysis"] = json.dumps(record)
+    d = {"/": xr.Dataset(attrs=attrs)}
+    d.update({f"/{k}": v for k, v in nodes.items()})
+    return xr.DataTree.from_dict(d)
