@@ -1,4 +1,4 @@
-"""The ``emonb`` command line: ``emonb demo``, ``emonb info``, ``emonb align``.
+"""The ``emonb`` command line: ``emonb demo``, ``emonb analyze``, ``emonb info``, ``emonb align``.
 
 The analysis issues add ``analyze``, ``report`` and ``batch`` as they land.
 """
@@ -14,8 +14,62 @@ from pathlib import Path
 from .errors import EmonbError
 
 
+def _result_lines(tree) -> list[str]:
+    """Short human-readable lines about the analysis results in a session."""
+    import numpy as np
+
+    lines = []
+    if "face" in tree.children:
+        f = tree["face"].to_dataset()
+        if "face_score" in f:
+            seen = float(np.isfinite(f["face_score"].values).any(axis=-1).mean()) if f["face_score"].ndim > 1 \
+                else float(np.isfinite(f["face_score"].values).mean())
+            lines.append(f"  face: a face in {100 * seen:.0f}% of {f.sizes['time']} analysed frames")
+        if "face_emotion" in f:
+            em = f["face_emotion"].isel(face=0).mean("time", skipna=True)
+            top = em.argmax("emotion")
+            lines.append(f"  face: mean expression probabilities, highest {str(em.emotion[top].values)} "
+                         f"{float(em.max()):.2f} (model {f.attrs.get('model', '?')})")
+        for v in ("face_valence", "face_arousal"):
+            if v in f:
+                lines.append(f"  face: mean {v.split('_')[1]} {float(f[v].isel(face=0).mean()):+.2f}")
+    if "voice" in tree.children:
+        v = tree["voice"].to_dataset()
+        if "voice_activity" in v:
+            lines.append(f"  voice: speech in {100 * float((v['voice_activity'] > 0.5).mean()):.0f}% of the audio")
+        if "voice_emotion" in v:
+            em = v["voice_emotion"].mean("time", skipna=True)
+            if np.isfinite(em.values).any():
+                lines.append(f"  voice: highest mean emotion {str(em.emotion[int(em.argmax())].values)} "
+                             f"{float(em.max()):.2f} (model {v.attrs.get('model', '?')})")
+    if "physio_features" in tree.children:
+        p = tree["physio_features"].to_dataset()
+        for var, unit in (("ecg_rate", "bpm"), ("rsp_rate", "breaths/min"), ("eda_tonic", "uS")):
+            if var in p and np.isfinite(p[var].values).any():
+                lines.append(f"  physio: median {var} {float(p[var].median()):.1f} {unit}")
+        if "physio_arousal" in p:
+            lines.append(f"  physio: arousal range {float(p['physio_arousal'].min()):+.2f} .. "
+                         f"{float(p['physio_arousal'].max()):+.2f}")
+    if "text" in tree.children:
+        t = tree["text"].to_dataset()
+        lines.append(f"  text: {t.sizes.get('segment', 0)} transcript segment(s) scored")
+    return lines
+
+
+def _analysis_status(tree) -> list[str]:
+    rec = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    out = []
+    for step, r in rec.items():
+        if r.get("status") == "ok":
+            out.append(f"  {step:<7} ok      {r.get('seconds', 0):6.1f} s  -> {r.get('node')}")
+        else:
+            out.append(f"  {step:<7} {r.get('status'):<7} {r.get('error') or r.get('reason', '')}")
+    return out
+
+
 def _cmd_demo(args) -> int:
     from .align import align
+    from .analysis import analyze
     from .session import format_summary, open_session, sample_session, save_dataset, save_session
 
     t_start = time.perf_counter()
@@ -24,6 +78,12 @@ def _cmd_demo(args) -> int:
     print("emonb demo: the embedded sample session (a composite of real recordings, offline)")
     tree = sample_session()
     print(format_summary(tree))
+    if args.modalities:
+        mods = [m.strip() for m in args.modalities.split(",") if m.strip()]
+        print(f"\nanalysing: {', '.join(mods)}")
+        tree = analyze(tree, mods, options={"face": {"stride": args.stride}}, progress=not args.quiet)
+        print("\n".join(_analysis_status(tree)))
+        print("\n".join(_result_lines(tree)))
     grid = align(tree, rate=args.rate)
     store = out / "sample.zarr"
     save_session(tree, store)
@@ -31,15 +91,51 @@ def _cmd_demo(args) -> int:
     save_dataset(grid, aligned_store)
     reopened = open_session(store)
     print(f"\naligned onto one {args.rate:g} Hz grid: {grid.sizes['time']} steps from "
-          f"{float(grid.time[0]):.2f} to {float(grid.time[-1]):.2f} s, variables: "
-          + ", ".join(grid.data_vars))
-    cover = {v: f"{100 * float(grid[v].notnull().mean()):.0f}%" for v in grid.data_vars
-             if grid[v].dtype.kind == "f"}
+          f"{float(grid.time[0]):.2f} to {float(grid.time[-1]):.2f} s, {len(grid.data_vars)} variables")
+    raw = [v for v in ("video_frame_index", "audio_rms", "ecg", "eda", "rsp", "photosensor",
+                       "face_valence", "voice_arousal", "physio_arousal") if v in grid]
+    cover = {v: f"{100 * float(grid[v].notnull().mean()):.0f}%" for v in raw}
     print("coverage of the grid (non-NaN): " + ", ".join(f"{k} {v}" for k, v in cover.items()))
     print(f"session store: {store} ({len(list(reopened.children))} nodes, reopened OK)")
     print(f"aligned grid:  {aligned_store}")
     print(f"done in {time.perf_counter() - t_start:.1f} s")
     return 0
+
+
+def _cmd_analyze(args) -> int:
+    from .analysis import analyze
+    from .session import format_summary, load_manifest, load_session, save_session
+
+    src = Path(args.input)
+    if src.suffix in (".yaml", ".yml"):
+        tree = load_manifest(src)
+    else:
+        offsets = {}
+        if args.physio_offset:
+            offsets["physio"] = args.physio_offset
+        audio = args.audio if args.audio else ("video" if _has_audio(src) else None)
+        tree = load_session(video=src, audio=audio, physio=args.physio, transcript=args.transcript,
+                            offsets=offsets, physio_options={"sampling_rate": args.physio_rate}
+                            if args.physio_rate else None)
+    mods = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    tree = analyze(tree, mods, device=args.device, options={"face": {"stride": args.stride}},
+                   progress=not args.quiet)
+    save_session(tree, args.out)
+    print(format_summary(tree))
+    print("\n".join(_analysis_status(tree)))
+    print("\n".join(_result_lines(tree)))
+    print(f"session store: {args.out}")
+    return 0
+
+
+def _has_audio(path: Path) -> bool:
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            return bool(c.streams.audio)
+    except Exception:
+        return False
 
 
 def _cmd_info(args) -> int:
@@ -75,7 +171,24 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the main job on the embedded sample session")
     d.add_argument("--out", default="emonb-demo", help="output folder (default: ./emonb-demo)")
     d.add_argument("--rate", type=float, default=10.0, help="grid rate in Hz for alignment")
+    d.add_argument("--modalities", default="face,voice,physio,text",
+                   help="analysis steps, comma-separated ('' for loading and alignment only)")
+    d.add_argument("--stride", type=int, default=1, help="analyse every n-th video frame")
+    d.add_argument("--quiet", action="store_true", help="no progress bars")
     d.set_defaults(func=_cmd_demo)
+    z = sub.add_parser("analyze", help="analyse a recording (or a session manifest) into a session store")
+    z.add_argument("input", help="video file or session manifest (.yaml)")
+    z.add_argument("--audio", help="separate audio file (default: the video's own track)")
+    z.add_argument("--physio", help="physio recording")
+    z.add_argument("--physio-rate", type=float, help="physio sampling rate in Hz when the file has none")
+    z.add_argument("--physio-offset", type=float, default=0.0, help="seconds added to the physio clock")
+    z.add_argument("--transcript", help="transcript (.vtt, .srt, .csv)")
+    z.add_argument("--modalities", default="face,voice,physio,text")
+    z.add_argument("--stride", type=int, default=1)
+    z.add_argument("--device", default="auto")
+    z.add_argument("--quiet", action="store_true")
+    z.add_argument("--out", required=True, help="session store to write (.zarr)")
+    z.set_defaults(func=_cmd_analyze)
     i = sub.add_parser("info", help="summarize a session store or manifest")
     i.add_argument("path")
     i.set_defaults(func=_cmd_info)

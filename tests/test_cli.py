@@ -6,7 +6,7 @@ from emonb.cli import main
 
 
 def test_demo_writes_a_session_store(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    assert main(["demo", "--out", str(tmp_path / "out"), "--modalities", "", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "session sample" in out and "physio" in out and "aligned onto one 10 Hz grid" in out
     tree = eb.open_session(tmp_path / "out" / "sample.zarr")
