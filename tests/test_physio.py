@@ -78,7 +78,9 @@ def test_hrv_windows(sim):
     assert np.isfinite(mid.ecg_rmssd).all() and np.isfinite(mid.ecg_sdnn).all()
     assert np.isfinite(mid.ecg_hf).all()
     assert np.isnan(out.ecg_lf).all()  # a 60-s window is too short for LF: NaN, not a guess
-    assert np.isnan(out.ecg_rmssd.sel(time=slice(3, 20))).all()  # before the first full window
+    assert np.isfinite(out.ecg_rmssd.sel(time=slice(3, 20))).all()  # edges: the first window
+    short = run(ds[["ecg"]].isel(time=slice(0, 250 * 50)))
+    assert np.isnan(short.ecg_rmssd).all()  # a 50-s recording has no full 60-s window
     ds, _ = sim
     out2 = run(ds[["ecg"]], hrv_window=120, hrv_step=10)
     assert np.isfinite(out2.ecg_lf.sel(time=slice(70, 85))).all()
@@ -232,7 +234,7 @@ def test_events_and_epochs_on_simulated_marker():
 
 def test_import_is_cheap():
     code = ("import sys, emonb as eb; eb.physio; import emonb.models.physio.analyze, "
-            "emonb.models.physio.events; print('neurokit2' in sys.modules, 'cv2' in sys.modules)")
+            "emonb.models.physio.eventrelated; print('neurokit2' in sys.modules, 'cv2' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert res.stdout.split() == ["False", "False"]
 

@@ -17,9 +17,9 @@ __all__ = ["analyze_physio", "events", "epochs", "rppg", "QUALITY_THRESHOLD", "F
 
 _LAZY = {
     "analyze_physio": ("emonb.models.physio.analyze", "analyze_physio"),
-    "events": ("emonb.models.physio.events", "events"),
-    "epochs": ("emonb.models.physio.events", "epochs"),
-    "rppg": ("emonb.models.physio.rppg", "rppg"),
+    "events": ("emonb.models.physio.eventrelated", "events"),
+    "epochs": ("emonb.models.physio.eventrelated", "epochs"),
+    "rppg": ("emonb.models.physio.remote_ppg", "rppg"),
     "QUALITY_THRESHOLD": ("emonb.models.physio.quality", "QUALITY_THRESHOLD"),
     "FLAG_NAMES": ("emonb.models.physio.quality", "FLAG_NAMES"),
 }

@@ -163,7 +163,8 @@ def _beats(nk, sig, x, fs, t, *, qwin, threshold, limits, hrv_window, hrv_step):
 def _hrv_windows(rr_t, rr, t, *, window, step):
     """RMSSD, SDNN (ms) and HF/LF power (ms^2) in sliding windows, held on the grid.
 
-    Each grid sample takes the value of the window centred nearest to it. HF (0.15-0.4 Hz) is
+    Each grid sample takes the value of the window centred nearest to it (samples before the first
+    or after the last centre take that window, which contains them). HF (0.15-0.4 Hz) is
     computed for windows of 60 s or more, LF (0.04-0.15 Hz) and LF/HF for 120 s or more
     (Task Force of the ESC and NASPE, 1996); otherwise they are NaN.
     """
@@ -202,7 +203,9 @@ def _hrv_windows(rr_t, rr, t, *, window, step):
     res = {}
     if len(centres):
         k = np.clip(np.round((t - centres[0]) / step).astype(int), 0, len(centres) - 1)
-        near = np.abs(t - centres[k]) <= step / 2 + 1e-9
+        # each sample: the window centred nearest to it (edge samples: the first/last window,
+        # which contains them)
+        near = np.ones(len(t), bool)
     for key, (units, ln) in names.items():
         v = np.full(len(t), np.nan)
         if len(centres):

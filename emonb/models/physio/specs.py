@@ -63,7 +63,7 @@ def build(spec, *, device: str = "auto", kind: str = "analyze", **params):
     import functools
 
     if kind == "rppg":
-        from .rppg import rppg
+        from .remote_ppg import rppg
 
         return functools.partial(rppg, **params)
     from .analyze import analyze_physio
