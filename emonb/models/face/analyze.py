@@ -103,7 +103,8 @@ class FacePipeline:
         size = getattr(self.expression.spec, "input_size", None) or (64, 64)
         return int(size[0])
 
-    def frame_faces(self, rgb: np.ndarray, res: MeshResult, *, scale: float = 1.0) -> tuple[_Faces, np.ndarray]:
+    def frame_faces(self, rgb: np.ndarray, res: MeshResult, *, scale: float = 1.0,
+                    want_score: bool = True) -> tuple[_Faces, np.ndarray]:
         """Everything except the expression: returns (faces, crops) for one frame.
 
         ``rgb`` is the frame the mesh ran on; landmarks are rescaled by ``1 / scale`` to the
@@ -121,7 +122,7 @@ class FacePipeline:
             crops = align_crops(gray, res.landmarks, size=self.crop_size)
             sharp = crop_sharpness(crops)
             boxes_a = boxes_from_landmarks(res.landmarks)
-            score = (self.mesh.detector_scores(rgb, boxes_a) if self.detector_score
+            score = (self.mesh.detector_scores(rgb, boxes_a) if (self.detector_score and want_score)
                      else np.full(n, np.nan, np.float32))
             outside = fraction_outside(res.landmarks, w, h)
         else:
@@ -208,7 +209,11 @@ def _pipeline(model, device, *, max_faces, flip, detector_score, batch_size, au_
 
 # -- accumulation and Dataset building -------------------------------------------------------------
 class _Store:
-    """Growable arrays (time, face, ...) filled frame by frame."""
+    """Growable arrays (time, face, ...) filled frame by frame.
+
+    Arrays start as ``np.zeros`` (pages the OS maps only when written), so face slots that are
+    never used cost no memory; a ``present`` mask turns the empty entries into NaN at the end.
+    """
 
     def __init__(self, n_aus: int, max_faces: int, *, landmarks: bool = True, capacity: int = 256):
         self.max_faces = max_faces
@@ -222,7 +227,8 @@ class _Store:
         if landmarks:
             shapes["landmarks"] = (N_LANDMARKS, 3)
         self.shapes = shapes
-        self.arrays = {k: np.full((capacity, max_faces) + s, np.nan, np.float32) for k, s in shapes.items()}
+        self.arrays = {k: np.zeros((capacity, max_faces) + s, np.float32) for k, s in shapes.items()}
+        self.present = np.zeros((capacity, max_faces), bool)
         self.time = np.full(capacity, np.nan)
         self.frame_index = np.full(capacity, -1, np.int64)
         self.count = np.zeros(capacity, np.float32)
@@ -230,7 +236,7 @@ class _Store:
     def _grow(self):
         cap = self.time.shape[0] * 2
         for k, a in self.arrays.items():
-            new = np.full((cap,) + a.shape[1:], np.nan, np.float32)
+            new = np.zeros((cap,) + a.shape[1:], np.float32)
             new[: self.n] = a[: self.n]
             self.arrays[k] = new
         for name, fill, dt in (("time", np.nan, float), ("frame_index", -1, np.int64), ("count", 0, np.float32)):
@@ -238,6 +244,9 @@ class _Store:
             new = np.full(cap, fill, dt)
             new[: self.n] = old[: self.n]
             setattr(self, name, new)
+        present = np.zeros((cap, self.max_faces), bool)
+        present[: self.n] = self.present[: self.n]
+        self.present = present
 
     def add(self, t: float, index: int, faces: _Faces, slots: np.ndarray) -> None:
         if self.n == self.time.shape[0]:
@@ -250,19 +259,30 @@ class _Store:
             if s < 0:
                 continue
             self.used_faces = max(self.used_faces, int(s) + 1)
+            self.present[i, s] = True
             for k in self.arrays:
                 self.arrays[k][i, s] = getattr(faces, k)[j]
         self.n += 1
 
+    def finish(self, n_faces: int) -> dict[str, np.ndarray]:
+        """Views (n, n_faces, ...) with NaN where a slot holds no face."""
+        out = {}
+        missing = ~self.present[: self.n, :n_faces]
+        for k, a in self.arrays.items():
+            v = a[: self.n, :n_faces]
+            v[missing] = np.nan
+            out[k] = v
+        return out
+
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays.values())
+        return sum(a[: self.n, : self.used_faces].nbytes for a in self.arrays.values())
 
 
 def _build_dataset(store: _Store, pipe: FacePipeline, *, dim: str, coord_values, au_threshold: float,
                    blur_threshold: float, min_faces: int = 1, extra_coords=None, attrs=None) -> xr.Dataset:
     n = store.n
     nf = max(store.used_faces, min_faces)
-    a = {k: v[:n, :nf] for k, v in store.arrays.items()}
+    a = store.finish(nf)
     has_face = np.isfinite(a["box"][..., 0])  # (T, F)
     aus = list(pipe.aus)
     presence = np.where(np.isfinite(a["au"]), (a["au"] >= au_threshold).astype(np.float32), np.nan)
@@ -415,7 +435,8 @@ def _array_chunks(frames: np.ndarray, times: np.ndarray, stride: int, chunk_size
 def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto", stride: int = 1,
                  scale: float = 1.0, max_faces: int = 4, batch_size: int = 64, chunk_size: int = 64,
                  flip: bool = False, au_threshold: float = 0.5, blur_threshold: float = BLUR_THRESHOLD,
-                 detector_score: bool = True, landmarks: bool = True, start: float | None = None,
+                 detector_score: bool = True, score_interval: float = 0.5, landmarks: bool = True,
+                 start: float | None = None,
                  end: float | None = None, fps: float | None = None, threads: bool = True,
                  track_timeout: float = 1.0, progress: bool = True) -> xr.Dataset:
     """Face mesh, head pose, action units, expressions, valence/arousal and quality over time.
@@ -448,8 +469,11 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     blur_threshold : float
         ``face_blur`` is 1 where the crop's Laplacian variance is below this.
     detector_score : bool
-        Run the BlazeFace detector on analysed frames to fill ``face_score`` (about 2 ms a frame);
-        without it ``face_score`` is NaN.
+        Run the BlazeFace detector to fill ``face_score``; without it ``face_score`` is NaN.
+    score_interval : float
+        Seconds between detector runs (the detector costs about a third of the mesh's time).
+        Frames in between carry the last score of the same tracked face; the detector also runs
+        whenever the number of faces changes. ``0`` scores every analysed frame.
     landmarks : bool
         Keep the 478-point mesh in the result (``face_landmarks``; 5.7 kB per face and frame).
     start, end : float, optional
@@ -553,7 +577,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
 
     pipe = _pipeline(model, device, max_faces=max_faces, flip=flip, detector_score=detector_score,
                      batch_size=batch_size)
-    store = _Store(len(pipe.aus), max_faces, landmarks=landmarks, capacity=max(min(n_expected, 1 << 16), 1))
+    store = _Store(len(pipe.aus), max_faces, landmarks=landmarks, capacity=max(n_expected, 1))
     from .geometry import FaceTracker
 
     tracker = FaceTracker(max_faces, timeout=track_timeout)
@@ -562,6 +586,9 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     bar = tqdm(total=n_expected, desc="face", unit="frame", disable=not progress, leave=False)
     session = pipe.mesh.video_session() if faces == "detect" else None
     n_frames = 0
+    last_score_t = -np.inf
+    last_n = -1
+    slot_score = np.full(max_faces, np.nan, np.float32)
     try:
         for times, indices, frames in chunks:
             faces_list, crops_list = [], []
@@ -573,12 +600,25 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                     f, c = _full_frame_faces(pipe, fr)
                 else:
                     res = session.detect(fr, float(t))
-                    f, c = pipe.frame_faces(fr, res, scale=fr_scale)
+                    want = (float(t) - last_score_t >= score_interval) or res.n_faces != last_n
+                    if want and res.n_faces:
+                        last_score_t = float(t)
+                    last_n = res.n_faces
+                    f, c = pipe.frame_faces(fr, res, scale=fr_scale, want_score=want)
                 faces_list.append(f)
                 crops_list.append(c)
             pipe.add_expressions(faces_list, crops_list)
             for t, i, f in zip(times, indices, faces_list):
                 slots = tracker.update(f.box, float(t)) if faces == "detect" else np.arange(f.n)
+                if faces == "detect" and f.n:
+                    scored = np.isfinite(f.score)
+                    for j, sl in enumerate(slots):
+                        if sl < 0:
+                            continue
+                        if scored[j]:
+                            slot_score[sl] = f.score[j]
+                        elif detector_score:
+                            f.score[j] = slot_score[sl]
                 store.add(float(t) + t0, int(i), f, slots)
             n_frames += len(times)
             bar.update(len(times))
@@ -596,7 +636,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         **pipe.provenance(), "modality": "face", "t0": t0,
         "faces": faces, "stride": stride, "scale": float(scale), "max_faces": max_faces,
         "flip": int(flip), "au_threshold": float(au_threshold), "blur_threshold": float(blur_threshold),
-        "detector_score": int(detector_score), "batch_size": int(batch_size),
+        "detector_score": int(detector_score), "score_interval": float(score_interval),
+        "batch_size": int(batch_size),
         "track_timeout": float(track_timeout),
         "valence_arousal_method": ("probability-weighted Russell circumplex positions "
                                    "(emonb.schema.EMOTION_VALENCE_AROUSAL), mean of CNN and EMFACS estimates"),

