@@ -12,4 +12,5 @@ if ! command -v chromium >/dev/null 2>&1; then
       || echo "chromium could not be installed: browser tests will skip"
   fi
 fi
-python -m pytest tests -p no:cacheprovider "$@"
+# notebooks run top to bottom with nbval (lax: outputs are not compared, every cell must run)
+python -m pytest tests notebooks --nbval-lax -p no:cacheprovider "$@"
