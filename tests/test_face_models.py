@@ -323,3 +323,12 @@ def test_bad_user_models_raise_clear_errors(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(EmonbValueError, match="stride"):
             eb.analyze_face(np.zeros((64, 64), np.uint8), stride=0)
+
+
+def test_unavailable_device_is_a_clear_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(EmonbValueError, match="no CUDA"):
+        eb.analyze_face(np.zeros((64, 64, 3), np.uint8), device="cuda", progress=False)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import emonb as eb
+from emonb.io.video import read_image, video_reader
 from emonb.schema import EMOTIONS
 
 pytest.importorskip("mediapipe")
@@ -93,7 +94,7 @@ def test_posed_stills(stills):
 def test_pose_signs_on_a_real_face(video_dir):
     import cv2
 
-    img = eb.io.video.read_image(video_dir / "single_face.jpg")
+    img = read_image(video_dir / "single_face.jpg")
     h, w = img.shape[:2]
     rot = cv2.warpAffine(img, cv2.getRotationMatrix2D((w / 2, h / 2), 20, 1.0), (w, h))  # CCW
     ds = eb.predict_face_images([img, rot, img[:, ::-1]], progress=False)
@@ -117,7 +118,7 @@ def test_face_then_no_face_video(video_dir):
     assert c[t < 2.0].min() == 1
     assert c[t > 3.0].max() == 0
     # time comes from PTS: equal to the reader's frame times (variable frame rate file)
-    reader = eb.io.video.video_reader(video_dir / "face_noface.mov")
+    reader = video_reader(video_dir / "face_noface.mov")
     np.testing.assert_allclose(t, reader.times[ds.frame_index.values])
     assert np.isnan(ds.face_emotion.sel(time=t > 3.0).values).all()
 
@@ -142,8 +143,8 @@ def test_interview_clip_with_t0_and_stable_face_id(video_dir):
 def test_tracker_keeps_face_zero_when_a_second_face_enters(video_dir):
     import cv2
 
-    a = cv2.resize(eb.io.video.read_image(video_dir / "0-f15-hao-ph.jpg"), (256, 256))
-    b = cv2.resize(eb.io.video.read_image(video_dir / "15-f13-anc-ph.jpg"), (256, 256))
+    a = cv2.resize(read_image(video_dir / "0-f15-hao-ph.jpg"), (256, 256))
+    b = cv2.resize(read_image(video_dir / "15-f13-anc-ph.jpg"), (256, 256))
     frames = []
     for i in range(12):
         f = np.full((256, 640, 3), 90, np.uint8)
@@ -159,3 +160,13 @@ def test_tracker_keeps_face_zero_when_a_second_face_enters(video_dir):
     assert (x0[6:, 1] < 300).all()         # the newcomer is face 1
     top0 = [EMOTIONS[int(np.argmax(p))] for p in ds.face_emotion.isel(face=0).values]
     assert top0.count("happiness") == len(top0)
+
+
+def test_blur_flag(video_dir):
+    import cv2
+
+    img = read_image(video_dir / "single_face.jpg")
+    ds = eb.predict_face_images([img, cv2.GaussianBlur(img, (0, 0), 8)], progress=False)
+    assert ds.face_count.values.tolist() == [1, 1]
+    assert ds.face_blur.isel(face=0).values.tolist() == [0.0, 1.0]
+    assert ds.face_sharpness.isel(image=0, face=0) > 5 * ds.face_sharpness.isel(image=1, face=0)
