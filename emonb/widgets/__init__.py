@@ -1,0 +1,20 @@
+"""Notebook widgets (anywidget): Scrubber, Annotator, and ``explore`` linking them on ``current_time``.
+
+Needs the ``notebook`` extra (anywidget, ipywidgets). ``import emonb`` does not import this module.
+
+>>> tree = eb.sample_session()                                                       # doctest: +SKIP
+>>> tree.emonb.explore(store="reviews.sqlite", reviewer="dr_lee")                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from .._checks import require
+
+require("anywidget", extra="notebook", purpose="the notebook widgets")
+require("ipywidgets", extra="notebook", purpose="the notebook widgets")
+
+from .annotator import Annotator, review_queue  # noqa: E402
+from .explore import Explorer, explore  # noqa: E402
+from .scrubber import Scrubber, encode_jpeg  # noqa: E402
+
+__all__ = ["Annotator", "Explorer", "Scrubber", "encode_jpeg", "explore", "review_queue"]

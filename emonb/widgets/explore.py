@@ -1,0 +1,58 @@
+"""``explore(tree)``: the scrubber and the annotator, linked on ``current_time``."""
+
+from __future__ import annotations
+
+import ipywidgets
+import traitlets
+
+from .annotator import Annotator
+from .scrubber import Scrubber
+
+
+class Explorer(ipywidgets.VBox):
+    """A column of linked widgets; ``.scrubber`` and ``.annotator`` (None without a store) give each."""
+
+    def __init__(self, scrubber: Scrubber, annotator: Annotator | None = None):
+        children = [scrubber] + ([annotator] if annotator is not None else [])
+        super().__init__(children=children)
+        self.scrubber = scrubber
+        self.annotator = annotator
+        self._links = []
+        if annotator is not None:
+            # linked in Python, so it works in any front-end and from code: moving one moves the other
+            self._links.append(traitlets.link((scrubber, "current_time"), (annotator, "current_time")))
+            if scrubber.duration and not annotator.duration:
+                annotator.duration = scrubber.start + scrubber.duration
+
+    @property
+    def current_time(self) -> float:
+        return self.scrubber.current_time
+
+    @current_time.setter
+    def current_time(self, value: float):
+        self.scrubber.current_time = float(value)
+
+    def unlink(self):
+        for link in self._links:
+            link.unlink()
+        self._links = []
+
+
+def explore(tree, *, store=None, reviewer: str | None = None, scheme="basic7", **scrubber_options) -> Explorer:
+    """Scrubber (+ Annotator when ``store`` and ``reviewer`` are given) on one session, linked.
+
+    Parameters
+    ----------
+    tree : xarray.DataTree
+        A session (``eb.sample_session()``, ``eb.analyze(...)``).
+    store : str, path or AnnotationStore, optional
+        Where annotations go; without it no annotator is shown.
+    reviewer : str, optional
+        Reviewer id (needed with ``store``).
+    scheme : {"basic7", "facs"} or list of str
+    """
+    scrubber = Scrubber(tree, **scrubber_options)
+    annotator = None
+    if store is not None:
+        annotator = Annotator(tree, store=store, reviewer=reviewer, scheme=scheme)
+    return Explorer(scrubber, annotator)

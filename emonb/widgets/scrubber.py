@@ -1,0 +1,256 @@
+"""Scrubber: the video frame at ``current_time`` with face overlays, play/pause, step and a slider."""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+
+import anywidget
+import numpy as np
+import traitlets as t
+import xarray as xr
+
+from ..errors import EmonbError, EmonbValueError
+from ._assets import read_asset
+
+#: landmarks sent for the overlay (a sparse subset of the 478-point mesh: contour, brows, eyes, lips)
+KEY_LANDMARKS = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+                 152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
+                 70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 33, 160, 158, 133, 153, 144, 362, 385,
+                 387, 263, 373, 380, 61, 40, 37, 0, 267, 270, 291, 321, 314, 17, 84, 91, 1, 4)
+
+
+def encode_jpeg(frame: np.ndarray, *, quality: int = 80) -> bytes:
+    """RGB uint8 (H, W, 3) -> JPEG bytes."""
+    try:
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="JPEG", quality=int(quality))
+        return buf.getvalue()
+    except ImportError:  # pragma: no cover - PIL is nearly always there; cv2 as a fallback
+        import cv2
+
+        ok, enc = cv2.imencode(".jpg", frame[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+        return enc.tobytes()
+
+
+def _node(src, name):
+    if isinstance(src, xr.DataTree):
+        return src[name].to_dataset() if name in src.children else None
+    return None
+
+
+class Scrubber(anywidget.AnyWidget):
+    """The video frame at ``current_time``, with overlays, play/pause, frame steps and a slider.
+
+    Parameters
+    ----------
+    src : xarray.DataTree, xarray.Dataset or path
+        A session tree (uses its ``video`` node and, when present, its ``face`` node for the overlay),
+        a video node, or a video file.
+    cache_size : int
+        Number of encoded frames kept (LRU), so memory stays flat on long videos.
+    quality : int
+        JPEG quality (1-100).
+    max_width : int
+        Frames wider than this are downscaled before encoding (overlay coordinates follow).
+
+    Notes
+    -----
+    Synced traits: ``current_time`` (s, session clock), ``playing``, ``show_overlay``, ``duration``,
+    ``start``, ``fps``, ``width``/``height`` (of the frames sent), ``message``. Frames travel only on
+    request: the front-end sends ``{"type": "frame", "t": ...}`` and gets the JPEG bytes back in a
+    custom message with the frame's own time and overlay.
+    """
+
+    _esm = t.Unicode(read_asset("scrubber.js")).tag(sync=True)
+    _css = t.Unicode(read_asset("scrubber.css")).tag(sync=True)
+
+    current_time = t.Float(0.0).tag(sync=True)
+    playing = t.Bool(False).tag(sync=True)
+    show_overlay = t.Bool(True).tag(sync=True)
+    start = t.Float(0.0).tag(sync=True)
+    duration = t.Float(0.0).tag(sync=True)
+    fps = t.Float(0.0).tag(sync=True)
+    width = t.Int(0).tag(sync=True)
+    height = t.Int(0).tag(sync=True)
+    has_video = t.Bool(False).tag(sync=True)
+    has_face = t.Bool(False).tag(sync=True)
+    message = t.Unicode("").tag(sync=True)
+    frame_time = t.Float(0.0).tag(sync=True)  # time of the frame last sent
+
+    def __init__(self, src=None, *, cache_size: int = 64, quality: int = 80, max_width: int = 640, **kwargs):
+        super().__init__(**kwargs)
+        self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache_size = int(cache_size)
+        self._quality = int(quality)
+        self._max_width = int(max_width)
+        self._reader = None
+        self._times = np.zeros(0)
+        self._index = np.zeros(0, int)
+        self._scale = 1.0
+        self._face = None
+        self.n_sent = 0
+        messages = []
+        video = None
+        if isinstance(src, xr.DataTree):
+            video = _node(src, "video")
+            self._face = _node(src, "face")
+            if video is None:
+                messages.append("this session has no video: no frames to show")
+        elif isinstance(src, xr.Dataset):
+            video = src
+        elif src is not None:
+            from ..io.video import load_video
+
+            video = load_video(src, frames=False)
+        if video is not None:
+            try:
+                self._open_video(video)
+            except EmonbError as e:
+                messages.append(f"video unavailable: {e}")
+        if self.has_video and self._face is None:
+            messages.append("no face results: run eb.analyze_face for overlays")
+        elif self._face is not None and "face_box" not in self._face:
+            messages.append("face node has no face_box: no overlay")
+            self._face = None
+        self.has_face = self._face is not None
+        if not self.has_video and self._face is not None and "time" in self._face.coords:
+            ft = self._face["time"].to_numpy().astype(float)
+            if ft.size:
+                self.start, self.duration = float(ft[0]), float(ft[-1] - ft[0])
+        self.message = "; ".join(messages)
+        self.current_time = self.start
+        self.on_msg(self._on_msg)
+
+    def _open_video(self, video: xr.Dataset):
+        from ..io.video import video_reader
+
+        self._reader = video_reader(video)
+        times = video["time"].to_numpy().astype(float)
+        if "frame_index" in video.coords:
+            index = video["frame_index"].to_numpy().astype(int)
+        else:
+            index = np.arange(times.size)
+        order = np.argsort(times)
+        self._times, self._index = times[order], index[order]
+        w, h = int(video.attrs.get("width", self._reader.width)), int(video.attrs.get("height", self._reader.height))
+        self._scale = min(1.0, self._max_width / w) if w else 1.0
+        self.width, self.height = int(round(w * self._scale)), int(round(h * self._scale))
+        fps = float(video.attrs.get("fps") or 0.0)
+        if not fps and times.size > 1:
+            fps = 1.0 / float(np.median(np.diff(self._times)))
+        self.fps = fps
+        if times.size:
+            last = 1.0 / fps if fps else 0.0
+            self.start = float(self._times[0])
+            self.duration = float(self._times[-1] - self._times[0] + last)
+        self.has_video = times.size > 0
+
+    # ------------------------------------------------------------------ frames
+    def frame_position(self, t: float) -> int:
+        """Position (0-based, in time order) of the frame on screen at session time ``t``."""
+        if not self._times.size:
+            raise EmonbValueError("no video frames in this scrubber")
+        i = int(np.searchsorted(self._times, float(t) + 1e-9, side="right") - 1)
+        return min(max(i, 0), self._times.size - 1)
+
+    def frame_jpeg(self, t: float | None = None) -> bytes:
+        """JPEG bytes of the frame on screen at ``t`` (default ``current_time``), from a small LRU cache."""
+        pos = self.frame_position(self.current_time if t is None else t)
+        hit = self._cache.get(pos)
+        if hit is not None:
+            self._cache.move_to_end(pos)
+            return hit
+        frame = self._reader.frame(int(self._index[pos]))
+        if self._scale < 1.0:
+            from PIL import Image
+
+            frame = np.asarray(Image.fromarray(frame).resize((self.width, self.height), Image.BILINEAR))
+        data = encode_jpeg(frame, quality=self._quality)
+        self._cache[pos] = data
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return data
+
+    @property
+    def cache_info(self) -> dict:
+        return {"frames": len(self._cache), "bytes": sum(len(v) for v in self._cache.values()),
+                "max_frames": self._cache_size}
+
+    def overlay_at(self, t: float | None = None) -> dict:
+        """Overlay data at ``t``: faces with box (px of the frames sent), key landmarks, top emotion + probability."""
+        t = self.current_time if t is None else float(t)
+        face = self._face
+        if face is None or "time" not in face.coords or face.sizes.get("time", 0) == 0:
+            return {"faces": []}
+        ft = face["time"].to_numpy().astype(float)
+        k = int(np.argmin(np.abs(ft - t)))
+        tol = 1.0 / self.fps if self.fps else 0.1
+        if abs(ft[k] - t) > tol:
+            return {"faces": []}
+        s = self._scale
+        out = []
+        boxes = face["face_box"].isel(time=k).to_numpy()
+        if boxes.ndim == 1:
+            boxes = boxes[None]
+        for j, box in enumerate(boxes):
+            if not np.all(np.isfinite(box)):
+                continue
+            item = {"face": j, "box": [float(v) * s for v in box]}
+            if "face_emotion" in face:
+                p = face["face_emotion"].isel(time=k)
+                if "face" in p.dims:
+                    p = p.isel(face=j)
+                pv = p.to_numpy().astype(float)
+                if np.isfinite(pv).any():
+                    m = int(np.nanargmax(pv))
+                    item["emotion"] = str(p["emotion"].values[m])
+                    item["probability"] = float(pv[m])
+                    item["model"] = str(face["face_emotion"].attrs.get("model", face.attrs.get("model", "")))
+            if "face_landmarks" in face:
+                lm = face["face_landmarks"].isel(time=k)
+                if "face" in lm.dims:
+                    lm = lm.isel(face=j)
+                pts = lm.to_numpy()[list(KEY_LANDMARKS), :2] * s
+                if np.isfinite(pts).all():
+                    item["landmarks"] = np.round(pts, 1).tolist()
+            out.append(item)
+        return {"faces": out}
+
+    def step(self, n: int = 1):
+        """Move ``current_time`` by ``n`` frames (negative = back)."""
+        if not self._times.size:
+            return
+        pos = min(max(self.frame_position(self.current_time) + int(n), 0), self._times.size - 1)
+        self.current_time = float(self._times[pos])
+
+    def _on_msg(self, widget, content, buffers):
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "frame":
+            self.send_frame(content.get("t"), request_id=content.get("id"))
+        elif kind == "step":
+            self.step(int(content.get("n", 1)))
+
+    def send_frame(self, t=None, *, request_id=None):
+        """Send the frame at ``t`` (and its overlay) to the front-end; returns the message sent."""
+        t = self.current_time if t is None else float(t)
+        if not self.has_video:
+            msg = {"type": "frame", "id": request_id, "t": t, "error": self.message or "no video",
+                   "overlay": self.overlay_at(t) if self.show_overlay else {"faces": []}}
+            self.send(msg)
+            return msg
+        try:
+            data = self.frame_jpeg(t)
+        except EmonbError as e:
+            msg = {"type": "frame", "id": request_id, "t": t, "error": str(e)}
+            self.send(msg)
+            return msg
+        ft = float(self._times[self.frame_position(t)])
+        msg = {"type": "frame", "id": request_id, "t": t, "frame_time": ft,
+               "overlay": self.overlay_at(ft) if self.show_overlay and self.has_face else {"faces": []}}
+        self.frame_time = ft
+        self.n_sent += 1
+        self.send(msg, buffers=[data])
+        return msg

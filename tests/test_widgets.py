@@ -1,0 +1,190 @@
+"""Widgets, Python side: synced traits, frame requests, overlays, write-through annotations."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+pytest.importorskip("anywidget")
+
+import emonb as eb  # noqa: E402
+from emonb.review import AnnotationStore  # noqa: E402
+from emonb.schema import EMOTIONS  # noqa: E402
+from emonb.widgets import Annotator, Scrubber, explore, review_queue  # noqa: E402
+
+from conftest import write_video  # noqa: E402
+
+# variable frame rate: 10 frames, gaps of 0.1 s then 0.2 s
+TIMES = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4])
+LEVELS = np.linspace(20, 230, TIMES.size)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    path = write_video(tmp_path_factory.mktemp("v") / "clip.mp4", times=TIMES, values=LEVELS, size=(64, 48))
+    video = eb.load_video(path)
+    emo = np.full((TIMES.size, 1, len(EMOTIONS)), 0.05)
+    emo[:, 0, EMOTIONS.index("happiness")] = np.linspace(0.3, 0.9, TIMES.size)
+    facs = np.full_like(emo, 0.05)
+    facs[:, 0, EMOTIONS.index("surprise")] = 0.9  # disagrees everywhere
+    box = np.tile([[[10.0, 8.0, 40.0, 38.0]]], (TIMES.size, 1, 1))
+    box[3] = np.nan  # no face in frame 3
+    lm = np.random.default_rng(0).uniform(10, 40, (TIMES.size, 1, 478, 3))
+    face = xr.Dataset(
+        {"face_box": (("time", "face", "box_coord"), box),
+         "face_emotion": (("time", "face", "emotion"), emo, {"model": "toy-expr"}),
+         "face_emotion_facs": (("time", "face", "emotion"), facs),
+         "face_landmarks": (("time", "face", "landmark", "coord"), lm)},
+        coords={"time": TIMES, "face": [0], "emotion": list(EMOTIONS), "box_coord": ["x0", "y0", "x1", "y1"],
+                "coord": ["x", "y", "z"]})
+    tree = xr.DataTree.from_dict({"video": video, "face": face})
+    tree.attrs["session_id"] = "s01"
+    return tree
+
+
+def _gray(jpeg: bytes) -> float:
+    from PIL import Image
+
+    img = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), float)
+    return float(img[30:, 30:].mean())  # away from the white corner square
+
+
+def test_scrubber_frames_follow_current_time(session):
+    s = Scrubber(session, cache_size=4)
+    assert s.has_video and s.has_face and s.message == ""
+    assert (s.width, s.height) == (64, 48)
+    assert s.start == 0.0 and s.duration == pytest.approx(1.4 + 1 / s.fps)
+    # the frame on screen at t is the last frame whose PTS <= t (variable frame rate)
+    assert s.frame_position(0.55) == 4 and s.frame_position(0.6) == 5 and s.frame_position(99) == 9
+    for pos in (0, 5, 9):
+        assert _gray(s.frame_jpeg(TIMES[pos] + 0.01)) == pytest.approx(LEVELS[pos], abs=6)
+    for t in TIMES:
+        s.frame_jpeg(t)
+    assert s.cache_info["frames"] == 4  # LRU: memory stays flat
+
+
+def test_scrubber_frame_request_message_and_step(session):
+    s = Scrubber(session)
+    s.current_time = 0.65
+    s._on_msg(s, {"type": "frame", "t": 0.65, "id": 7}, [])
+    assert s.frame_time == pytest.approx(0.6) and s.n_sent == 1
+    s._on_msg(s, {"type": "step", "n": 1}, [])
+    assert s.current_time == pytest.approx(0.8)
+    s.step(-3)
+    assert s.current_time == pytest.approx(0.3)
+    s.step(-10)
+    assert s.current_time == 0.0
+
+
+def test_scrubber_overlay(session):
+    s = Scrubber(session)
+    ov = s.overlay_at(TIMES[9])
+    (f,) = ov["faces"]
+    assert f["box"] == [10.0, 8.0, 40.0, 38.0]
+    assert f["emotion"] == "happiness" and f["probability"] == pytest.approx(0.9)
+    assert f["model"] == "toy-expr" and len(f["landmarks"]) > 50
+    assert s.overlay_at(TIMES[3])["faces"] == []  # NaN box: nothing drawn
+    s.show_overlay = False
+    assert s.send_frame(0.0)["overlay"] == {"faces": []}
+    json.dumps(ov)  # overlay travels as JSON
+
+
+def test_scrubber_without_video_or_face(session):
+    no_face = xr.DataTree.from_dict({"video": session["video"].to_dataset()})
+    s = Scrubber(no_face)
+    assert s.has_video and not s.has_face and "no face results" in s.message
+    assert s.send_frame(0.1)["overlay"] == {"faces": []}
+    no_video = xr.DataTree.from_dict({"face": session["face"].to_dataset()})
+    s2 = Scrubber(no_video)
+    assert not s2.has_video and "no video" in s2.message
+    assert s2.duration == pytest.approx(1.4)
+    assert "error" in s2.send_frame(0.2)
+    # the video node alone works too (ds.emonb.scrub())
+    s3 = session["video"].to_dataset().emonb.scrub()
+    assert isinstance(s3, Scrubber) and s3.has_video
+
+
+def test_annotator_writes_through(session, tmp_path):
+    path = tmp_path / "reviews.sqlite"
+    a = Annotator(session, store=path, reviewer="dr_lee", scheme="basic7")
+    assert a.session == "s01" and a.labels == list(EMOTIONS) and a.annotations == []
+    a.current_time = 0.2
+    a.mark_in()
+    a.current_time = 0.9
+    a.mark_out()
+    assert (a.range_start, a.range_end) == (0.2, 0.9)
+    row = a.add("happiness", intensity=0.7, confidence=0.8, note="smile")
+    assert a.range_start is None and a.error == ""
+    # in the file at once, seen by another connection
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT label, onset, duration, reviewer FROM annotations").fetchall() == [
+        ("happiness", 0.2, pytest.approx(0.7), "dr_lee")]
+    # the front-end's messages
+    a._on_msg(a, {"type": "add", "onset": 1.0, "offset": 1.3, "label": "surprise", "intensity": 0.4,
+                  "confidence": 0.5, "note": None}, [])
+    assert len(a.annotations) == 2 and a.annotations[1]["label"] == "surprise"
+    a._on_msg(a, {"type": "update", "id": row["id"], "label": "fear", "expected_version": 1}, [])
+    a._on_msg(a, {"type": "delete", "id": a.annotations[1]["id"]}, [])
+    assert [r["label"] for r in a.annotations] == ["fear"]
+    store = AnnotationStore(path)
+    assert list(store.history()["action"]) == ["insert", "insert", "update", "delete"]
+    a._on_msg(a, {"type": "add", "onset": 0, "offset": 1, "label": "joy"}, [])
+    assert "not in coding scheme" in a.error and len(store.list()) == 1
+
+
+def test_annotator_keeps_changes_when_store_is_locked(session, tmp_path):
+    path = tmp_path / "locked.sqlite"
+    a = Annotator(session, store=AnnotationStore(path, session="s01", reviewer="r1", timeout=0.2),
+                  reviewer="r1", scheme=["engaged", "bored"], scheme_name="engagement")
+    assert a.scheme == "engagement" and a.labels == ["engaged", "bored"]
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("BEGIN IMMEDIATE")  # another notebook holds the write lock
+    a.add("bored", onset=0.0, offset=0.5)
+    a.add("engaged", onset=0.5, offset=1.0)
+    assert a.n_pending == 2 and "locked" in a.error and "not lost" in a.error
+    assert (tmp_path / "locked.sqlite.pending.jsonl").read_text().count("\n") == 2
+    con.execute("ROLLBACK")
+    assert a.retry_pending() == 0 and a.n_pending == 0
+    a.refresh()
+    assert [r["label"] for r in a.annotations] == ["bored", "engaged"]  # order kept
+
+
+def test_explore_links_current_time(session, tmp_path):
+    ex = explore(session, store=tmp_path / "x.sqlite", reviewer="dr_lee")
+    ex.scrubber.current_time = 0.8
+    assert ex.annotator.current_time == 0.8
+    ex.annotator.current_time = 0.3
+    assert ex.scrubber.current_time == 0.3
+    assert ex.annotator.duration > 1.0
+    ex2 = session.emonb.explore()
+    assert ex2.annotator is None and isinstance(ex2.scrubber, Scrubber)
+
+
+def test_review_queue_ranks_uncertain_disagreeing_segments(session):
+    q = review_queue(session, window=0.5)
+    assert q and q[0]["onset"] == 0.0  # lowest top probability at the start
+    assert all("disagree" in d["reason"] for d in q)
+    assert [d["score"] for d in q] == sorted((d["score"] for d in q), reverse=True)
+
+
+def test_front_end_sources_ship_with_the_widgets():
+    from emonb.widgets._assets import asset_dir
+
+    for name in ("scrubber.js", "annotator.js", "scrubber.css", "annotator.css"):
+        assert (asset_dir() / name).stat().st_size > 100
+    assert "export default" in Scrubber._esm.default_value
+    assert "model.send" in Annotator._esm.default_value
+
+
+def test_review_and_emonb_imports_stay_light():
+    code = ("import sys, emonb, emonb.review; import emonb as eb; eb.review.AnnotationStore; "
+            "print([m for m in ('anywidget', 'ipywidgets') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

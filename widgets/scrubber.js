@@ -1,0 +1,215 @@
+// emonb Scrubber: the video frame at current_time, overlays, play/pause, step, slider.
+// Frames arrive as JPEG bytes in custom messages, only the ones asked for.
+
+function fmt(t) {
+  if (!Number.isFinite(t)) return "--";
+  const m = Math.floor(t / 60);
+  const s = t - 60 * m;
+  return `${m}:${s.toFixed(3).padStart(6, "0")}`;
+}
+
+function drawOverlay(ctx, overlay) {
+  if (!overlay || !overlay.faces) return;
+  for (const f of overlay.faces) {
+    const [x0, y0, x1, y1] = f.box;
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#22d3ee";
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    if (f.landmarks) {
+      ctx.fillStyle = "#facc15";
+      for (const [x, y] of f.landmarks) ctx.fillRect(x - 1, y - 1, 2, 2);
+    }
+    let text = `face ${f.face}`;
+    if (f.emotion) text += ` · ${f.emotion} ${(100 * f.probability).toFixed(0)}%`;
+    ctx.font = "12px sans-serif";
+    const w = ctx.measureText(text).width + 8;
+    ctx.fillStyle = "rgba(0,0,0,0.65)";
+    ctx.fillRect(x0, Math.max(0, y0 - 18), w, 18);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, x0 + 4, Math.max(12, y0 - 5));
+  }
+}
+
+export default {
+  render({ model, el }) {
+    const root = document.createElement("div");
+    root.className = "emonb-scrubber";
+    root.tabIndex = 0;
+    const canvas = document.createElement("canvas");
+    canvas.className = "emonb-scrubber-canvas";
+    const msg = document.createElement("div");
+    msg.className = "emonb-scrubber-message";
+    const bar = document.createElement("div");
+    bar.className = "emonb-scrubber-controls";
+    const mk = (label, title, cls) => {
+      const b = document.createElement("button");
+      b.textContent = label;
+      b.title = title;
+      b.className = cls;
+      return b;
+    };
+    const back = mk("⏮", "one frame back (←)", "emonb-step-back");
+    const play = mk("▶", "play / pause (space)", "emonb-play");
+    const fwd = mk("⏭", "one frame forward (→)", "emonb-step-fwd");
+    const slider = document.createElement("input");
+    slider.type = "range";
+    slider.className = "emonb-slider";
+    const clock = document.createElement("span");
+    clock.className = "emonb-clock";
+    bar.append(back, play, fwd, slider, clock);
+    root.append(canvas, bar, msg);
+    el.appendChild(root);
+
+    const ctx = canvas.getContext("2d");
+    let pending = null; // request in flight
+    let wanted = null; // latest time asked for while one was in flight
+    let reqId = 0;
+    let drawn = 0;
+    let lastInput = null; // performance.now() of the last slider move, for latency figures
+    let raf = null;
+    let playStart = null;
+    window.__emonbLatencies = window.__emonbLatencies || [];
+
+    function setup() {
+      const w = model.get("width") || 640;
+      const h = model.get("height") || 360;
+      canvas.width = w;
+      canvas.height = h;
+      canvas.style.display = model.get("has_video") ? "block" : "none";
+      const start = model.get("start");
+      const fps = model.get("fps") || 30;
+      slider.min = String(start);
+      slider.max = String(start + Math.max(model.get("duration") - 1 / fps, 0));
+      slider.step = String(1 / fps);
+      msg.textContent = model.get("message");
+      msg.style.display = model.get("message") ? "block" : "none";
+    }
+
+    function request(t) {
+      if (!model.get("has_video")) return;
+      if (pending !== null) {
+        wanted = t;
+        return;
+      }
+      pending = ++reqId;
+      model.send({ type: "frame", t, id: pending });
+    }
+
+    async function onMessage(content, buffers) {
+      if (!content || content.type !== "frame") return;
+      if (content.id !== pending) return;
+      try {
+        if (content.error) {
+          msg.textContent = content.error;
+          msg.style.display = "block";
+        } else if (buffers && buffers.length) {
+          const blob = new Blob([buffers[0]], { type: "image/jpeg" });
+          const bmp = await createImageBitmap(blob);
+          ctx.drawImage(bmp, 0, 0, canvas.width, canvas.height);
+          bmp.close && bmp.close();
+          if (model.get("show_overlay")) drawOverlay(ctx, content.overlay);
+          drawn += 1;
+          root.dataset.framesDrawn = String(drawn);
+          root.dataset.frameTime = String(content.frame_time);
+          if (lastInput !== null) {
+            window.__emonbLatencies.push(performance.now() - lastInput);
+            lastInput = null;
+          }
+        }
+      } finally {
+        pending = null;
+        if (wanted !== null) {
+          const t = wanted;
+          wanted = null;
+          request(t);
+        }
+      }
+    }
+
+    function onTime() {
+      const t = model.get("current_time");
+      if (document.activeElement !== slider || !slider.matches(":active")) slider.value = String(t);
+      clock.textContent = `${fmt(t)} / ${fmt(model.get("start") + model.get("duration"))}`;
+      root.dataset.currentTime = String(t);
+      request(t);
+    }
+
+    function setTime(t) {
+      const lo = model.get("start");
+      const hi = lo + model.get("duration");
+      model.set("current_time", Math.min(Math.max(t, lo), hi));
+      model.save_changes();
+    }
+
+    function tick(now) {
+      if (!model.get("playing")) return;
+      if (playStart === null) playStart = { wall: now, t: model.get("current_time") };
+      const t = playStart.t + (now - playStart.wall) / 1000;
+      if (t >= model.get("start") + model.get("duration")) {
+        model.set("playing", false);
+        model.save_changes();
+        return;
+      }
+      model.set("current_time", t);
+      model.save_changes();
+      raf = requestAnimationFrame(tick);
+    }
+
+    function onPlaying() {
+      const p = model.get("playing");
+      play.textContent = p ? "⏸" : "▶";
+      if (p) {
+        playStart = null;
+        raf = requestAnimationFrame(tick);
+      } else if (raf !== null) {
+        cancelAnimationFrame(raf);
+        raf = null;
+      }
+    }
+
+    slider.addEventListener("input", () => {
+      lastInput = performance.now();
+      setTime(parseFloat(slider.value));
+    });
+    play.addEventListener("click", () => {
+      model.set("playing", !model.get("playing"));
+      model.save_changes();
+    });
+    back.addEventListener("click", () => model.send({ type: "step", n: -1 }));
+    fwd.addEventListener("click", () => model.send({ type: "step", n: 1 }));
+    root.addEventListener("keydown", (e) => {
+      if (e.target instanceof HTMLInputElement && e.target.type === "text") return;
+      if (e.key === " ") {
+        play.click();
+        e.preventDefault();
+      } else if (e.key === "ArrowLeft") {
+        model.send({ type: "step", n: -1 });
+        e.preventDefault();
+      } else if (e.key === "ArrowRight") {
+        model.send({ type: "step", n: 1 });
+        e.preventDefault();
+      }
+    });
+
+    model.on("msg:custom", onMessage);
+    model.on("change:current_time", onTime);
+    model.on("change:playing", onPlaying);
+    model.on("change:show_overlay", () => request(model.get("current_time")));
+    const onSetup = () => setup();
+    model.on("change:message", onSetup);
+    model.on("change:width", onSetup);
+    model.on("change:duration", onSetup);
+    setup();
+    onTime();
+
+    return () => {
+      if (raf !== null) cancelAnimationFrame(raf);
+      model.off("msg:custom", onMessage);
+      model.off("change:current_time", onTime);
+      model.off("change:playing", onPlaying);
+      model.off("change:message", onSetup);
+      model.off("change:width", onSetup);
+      model.off("change:duration", onSetup);
+    };
+  },
+};
