@@ -73,7 +73,7 @@ def test_simulated_rates_units_and_provenance(sim):
 
 
 def test_hrv_windows(sim):
-    _, out = sim
+    ds, out = sim
     mid = out.sel(time=slice(40, 110))
     assert np.isfinite(mid.ecg_rmssd).all() and np.isfinite(mid.ecg_sdnn).all()
     assert np.isfinite(mid.ecg_hf).all()
@@ -81,7 +81,6 @@ def test_hrv_windows(sim):
     assert np.isfinite(out.ecg_rmssd.sel(time=slice(3, 20))).all()  # edges: the first window
     short = run(ds[["ecg"]].isel(time=slice(0, 250 * 50)))
     assert np.isnan(short.ecg_rmssd).all()  # a 50-s recording has no full 60-s window
-    ds, _ = sim
     out2 = run(ds[["ecg"]], hrv_window=120, hrv_step=10)
     assert np.isfinite(out2.ecg_lf.sel(time=slice(70, 85))).all()
 
@@ -308,3 +307,19 @@ def test_real_bitalino(fname, sig):
         assert out.sizes["scr"] >= 1
     if sig == "emg":
         assert out.sizes["emg_burst"] >= 1
+
+
+def test_sample_session_tree():
+    try:
+        tree = eb.sample_session()
+    except (ImportError, AttributeError) as exc:  # the session module is optional for this test
+        pytest.skip(f"sample session not available: {exc}")
+    if "physio" not in tree.children:
+        pytest.skip("the sample session has no physio node")
+    out = run(tree)
+    np.testing.assert_allclose(out.time.values, tree["physio"]["time"].values)
+    assert "ecg_rate" in out and "physio_arousal" in out
+    ev = eb.physio.events(tree, channel=None)
+    assert ev.sizes["event"] >= 1
+    ep = eb.physio.epochs(tree, ev, window=(-1, 3))
+    assert ep.sizes["event"] == ev.sizes["event"] and "ecg_rate" in ep
