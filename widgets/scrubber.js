@@ -48,9 +48,9 @@ export default {
       b.className = cls;
       return b;
     };
-    const back = mk("⏮", "one frame back (←)", "emonb-step-back");
+    const back = mk("|◀", "one frame back (←)", "emonb-step-back");
     const play = mk("▶", "play / pause (space)", "emonb-play");
-    const fwd = mk("⏭", "one frame forward (→)", "emonb-step-fwd");
+    const fwd = mk("▶|", "one frame forward (→)", "emonb-step-fwd");
     const slider = document.createElement("input");
     slider.type = "range";
     slider.className = "emonb-slider";
@@ -157,7 +157,7 @@ export default {
 
     function onPlaying() {
       const p = model.get("playing");
-      play.textContent = p ? "⏸" : "▶";
+      play.textContent = p ? "||" : "▶";
       if (p) {
         playStart = null;
         raf = requestAnimationFrame(tick);

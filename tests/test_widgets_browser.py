@@ -1,0 +1,169 @@
+"""Browser test: a real JupyterLab, driven by Debian's chromium through Playwright.
+
+Opens a notebook, runs it, checks that a frame is drawn, moves the slider (and measures the time from
+the slider move to the new frame drawn), marks a range and adds an annotation with mouse and keyboard,
+and checks that it landed in the SQLite file. A screenshot is saved under ``tests/artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+CHROMIUM = os.environ.get("EMONB_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _skip_reason():
+    if not Path(CHROMIUM).exists():
+        return f"chromium not found at {CHROMIUM} (apt-get install -y chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright python package is not installed"
+    if shutil.which("jupyter") is None:
+        return "jupyter is not installed"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _notebook(store: Path) -> dict:
+    src = ("import emonb as eb\n"
+           "tree = eb.sample_session()\n"
+           f"ex = eb.widgets.explore(tree, store={str(store)!r}, reviewer='browser_test')\n"
+           "ex")
+    return {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
+                       "source": src}],
+            "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+            "nbformat": 4, "nbformat_minor": 5}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    root = tmp_path_factory.mktemp("lab")
+    store = root / "reviews.sqlite"
+    (root / "review.ipynb").write_text(json.dumps(_notebook(store)))
+    port, token = _free_port(), "emonbtest"
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".rt")}
+    log = open(root / "lab.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+        + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
+    yield {"url": f"{base}/lab/tree/review.ipynb?token={token}", "store": store, "root": root}
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def test_notebook_scrub_and_annotate(lab):
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        try:
+            page.goto(lab["url"])
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
+            # wait for the kernel to be idle, then run the cell with Shift+Enter
+            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            page.click(".jp-Cell .jp-InputArea-editor")
+            page.keyboard.press("Shift+Enter")
+            scrub = page.wait_for_selector(".emonb-scrubber[data-frames-drawn]", timeout=90_000)
+            # a frame is drawn: the canvas is not blank
+            lit = page.evaluate("""() => { const c = document.querySelector('.emonb-scrubber-canvas');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] + d[i + 1] + d[i + 2];
+                return s / (d.length / 4) / 3; }""")
+            assert lit > 10, "the canvas stayed black"
+            # move the slider several times and time slider-move -> frame drawn
+            page.evaluate("() => { window.__emonbLatencies = []; }")
+            targets = np.linspace(1.0, 18.0, 25)
+            for i, t in enumerate(targets):
+                before = int(scrub.get_attribute("data-frames-drawn"))
+                page.evaluate("""(t) => { const s = document.querySelector('.emonb-slider');
+                    s.value = String(t); s.dispatchEvent(new Event('input', {bubbles: true})); }""", float(t))
+                page.wait_for_function(
+                    "(n) => +document.querySelector('.emonb-scrubber').dataset.framesDrawn > n", arg=before,
+                    timeout=20_000)
+            frame_time = float(scrub.get_attribute("data-frame-time"))
+            assert abs(frame_time - targets[-1]) < 0.1
+            lat = np.array(page.evaluate("() => window.__emonbLatencies"))
+            assert lat.size >= 20
+            print(f"\nslider -> frame drawn: median {np.median(lat):.1f} ms, "
+                  f"p95 {np.percentile(lat, 95):.1f} ms over {lat.size} moves (640x360 sample clip)")
+            # keyboard: step forward one frame with the arrow key
+            page.focus(".emonb-scrubber")
+            page.keyboard.press("ArrowRight")
+            page.wait_for_function(
+                "(t) => +document.querySelector('.emonb-scrubber').dataset.frameTime > t", arg=frame_time,
+                timeout=20_000)
+            # annotate: set time with the slider, mark in (mouse), move, mark out (key), choose a label, add
+            def seek(t):
+                page.evaluate("""(t) => { const s = document.querySelector('.emonb-slider');
+                    s.value = String(t); s.dispatchEvent(new Event('input', {bubbles: true})); }""", t)
+            seek(2.0)
+            page.wait_for_function("() => document.querySelector('.emonb-ann-now').textContent.includes('2.00')")
+            page.click(".emonb-mark-in")
+            seek(3.5)
+            page.wait_for_function("() => document.querySelector('.emonb-ann-now').textContent.includes('3.50')")
+            page.focus(".emonb-annotator")
+            page.keyboard.press("o")
+            page.wait_for_function("() => document.querySelector('.emonb-ann-range').textContent.includes('3.50')")
+            page.select_option(".emonb-ann-label", "surprise")
+            page.fill(".emonb-ann-note", "raised brows, from the browser")
+            page.keyboard.press("Enter")
+            page.wait_for_selector(".emonb-annotator[data-count='1']", timeout=20_000)
+            page.screenshot(path=str(ARTIFACTS / "review_notebook.png"), full_page=True)
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "review_notebook_failure.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+    con = sqlite3.connect(lab["store"])
+    rows = con.execute("SELECT reviewer, label, onset, duration, note, session FROM annotations").fetchall()
+    assert len(rows) == 1
+    reviewer, label, onset, duration, note, session = rows[0]
+    assert (reviewer, label, note, session) == ("browser_test", "surprise", "raised brows, from the browser", "sample")
+    assert onset == pytest.approx(2.0, abs=0.05) and onset + duration == pytest.approx(3.5, abs=0.05)
+    assert con.execute("SELECT action FROM history").fetchall() == [("insert",)]
