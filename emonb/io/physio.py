@@ -382,6 +382,15 @@ def _common_rate(path, signals: dict[str, np.ndarray], rates: dict[str, float]):
     return out, top
 
 
+def _build_multirate(p, sig, rates, unit_map, *, units, channels, t0, fmt):
+    """Channels recorded at different rates -> one node on the fastest channel's grid."""
+    data, rate = _common_rate(p, sig, rates)
+    unit_map = {k: v for k, v in unit_map.items() if v}
+    unit_map.update(units or {})
+    return _build(p, data, rate, channels=channels, units=unit_map, t0=t0, fmt=fmt,
+                  extra_attrs={"channel_rates": ",".join(f"{k}={v:g}" for k, v in rates.items())})
+
+
 def load_edf(path, *, sampling_rate=None, channels=None, t0=0.0, units=None):
     """EDF/EDF+/BDF files through pyedflib (physical units from the header)."""
     from .._checks import require
@@ -403,11 +412,7 @@ def load_edf(path, *, sampling_rate=None, channels=None, t0=0.0, units=None):
         ann = f.readAnnotations()
     finally:
         f.close()
-    data, rate = _common_rate(p, sig, rates)
-    unit_map = {k: v for k, v in unit_map.items() if v}
-    unit_map.update(units or {})
-    ds = _build(p, data, rate, channels=channels, units=unit_map, t0=t0, fmt="edf",
-                extra_attrs={"channel_rates": ",".join(f"{k}={v:g}" for k, v in rates.items())})
+    ds = _build_multirate(p, sig, rates, unit_map, units=units, channels=channels, t0=t0, fmt="edf")
     if len(ann[0]):
         ds = ds.assign(events_onset=("event", np.asarray(ann[0], float) + float(t0), {"units": "s"}),
                        events_duration=("event", np.asarray(ann[1], float), {"units": "s"}),
@@ -434,10 +439,7 @@ def load_acq(path, *, sampling_rate=None, channels=None, t0=0.0, units=None):
         unit_map[key] = ch.units or None
     if not sig:
         raise EmonbFileError(p, "has no channels")
-    data, rate = _common_rate(p, sig, rates)
-    unit_map = {k: v for k, v in unit_map.items() if v}
-    unit_map.update(units or {})
-    return _build(p, data, rate, channels=channels, units=unit_map, t0=t0, fmt="acq")
+    return _build_multirate(p, sig, rates, unit_map, units=units, channels=channels, t0=t0, fmt="acq")
 
 
 # -- WFDB ------------------------------------------------------------------------------------------
