@@ -124,7 +124,9 @@ def _build(path: Path, data: Mapping[str, np.ndarray], sampling_rate: float, *, 
     for orig, name, ctype in names:
         x = np.asarray(data[orig], dtype=np.float64)
         attrs = {"channel_type": ctype, "original_name": str(orig),
-                 "units": units.get(orig) or DEFAULT_UNITS.get(ctype, "a.u.")}
+                 "units": units.get(orig) or DEFAULT_UNITS.get(ctype, "a.u."),
+                 # "guessed": the file did not say; the channel type's usual unit is assumed
+                 "units_source": "file" if units.get(orig) else "guessed"}
         nan_frac = float(np.mean(~np.isfinite(x)))
         if nan_frac > 0:
             attrs["nan_fraction"] = nan_frac
