@@ -66,6 +66,7 @@ export default {
     let reqId = 0;
     let drawn = 0;
     let lastInput = null; // performance.now() of the last slider move, for latency figures
+    let sentAt = null; // performance.now() of the frame request in flight
     let raf = null;
     let playStart = null;
     window.__emonbLatencies = window.__emonbLatencies || [];
@@ -92,12 +93,14 @@ export default {
         return;
       }
       pending = ++reqId;
+      sentAt = performance.now();
       model.send({ type: "frame", t, id: pending });
     }
 
     async function onMessage(content, buffers) {
       if (!content || content.type !== "frame") return;
       if (content.id !== pending) return;
+      const repliedAt = performance.now();
       try {
         if (content.error) {
           msg.textContent = content.error;
@@ -112,7 +115,10 @@ export default {
           root.dataset.framesDrawn = String(drawn);
           root.dataset.frameTime = String(content.frame_time);
           if (lastInput !== null) {
-            window.__emonbLatencies.push(performance.now() - lastInput);
+            const done = performance.now();
+            window.__emonbLatencies.push(done - lastInput);
+            (window.__emonbTimings = window.__emonbTimings || []).push(
+              { roundtrip: repliedAt - sentAt, draw: done - repliedAt, queued: sentAt - lastInput });
             lastInput = null;
           }
         }
