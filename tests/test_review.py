@@ -306,3 +306,14 @@ def test_model_vs_human_agreement(store):
     assert overall["kappa"] == pytest.approx(0.8)
     hap = res[(res["comparison"] == "toy vs A") & (res["label"] == "happiness")].iloc[0]
     assert hap["kappa"] == pytest.approx(0.8)
+
+
+def test_annotations_node_saved_with_the_session(store, tmp_path):
+    _fill(store)
+    tree = xr.DataTree.from_dict({"annotations": store.to_dataset()})
+    tree.attrs["session_id"] = "s01"
+    path = eb.save_session(tree, tmp_path / "s.zarr")
+    back = eb.open_session(path, load=True)["annotations"].to_dataset()
+    assert list(back["label"].values) == ["happiness", "surprise", "neutral"]
+    assert list(back["annotation"].values) == list(store.to_dataset()["annotation"].values)
+    np.testing.assert_allclose(back["onset"].values, [0.5, 2.0, 2.5])
