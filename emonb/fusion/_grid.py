@@ -130,34 +130,32 @@ def _select_face(var: xr.DataArray, best: np.ndarray | None) -> xr.DataArray:
     return xr.DataArray(picked, dims=dims, coords=coords, attrs=var.attrs)
 
 
-def _text_on_time(ds: xr.Dataset) -> xr.Dataset:
-    """A segment-indexed text result (start/end per segment) as a step function on ``time``."""
+def _text_on_time(ds: xr.Dataset, grid: np.ndarray | None = None) -> xr.Dataset:
+    """A segment-indexed text result (start/end per segment) as a step function on ``grid``.
+
+    Each grid point takes the values of the segment covering it (the latest-starting one where
+    segments overlap) and NaN between segments. Without ``grid``, the segment bounds are used as
+    time points (enough to know the span).
+    """
     if "time" in ds.dims:
         return ds
     if not {"start", "end"} <= set(ds.variables) or "segment" not in ds.dims:
         return ds
     start = np.asarray(ds["start"].values, float)
     end = np.asarray(ds["end"].values, float)
-    order = np.argsort(start)
-    start, end = start[order], end[order]
-    # two points per segment (its start and just before its end), NaN between segments
-    t, rows = [], []
-    for i in range(start.size):
-        t += [start[i], max(end[i] - 1e-6, start[i])]
-        rows += [order[i], order[i]]
-        if i + 1 < start.size and start[i + 1] > end[i] + 1e-6:
-            t.append(end[i])
-            rows.append(-1)
-    t = np.asarray(t)
-    rows = np.asarray(rows)
+    if grid is None:
+        grid = np.unique(np.concatenate([start, end]))
+    row = np.full(grid.size, -1)
+    for i in np.argsort(start, kind="stable"):
+        row[(grid >= start[i]) & (grid < end[i])] = i
     out = {}
     for v, var in ds.data_vars.items():
         if var.dims != ("segment",) or var.dtype.kind not in "fiu" or v in ("start", "end"):
             continue
         vals = np.asarray(var.values, float)
-        col = np.where(rows >= 0, vals[np.clip(rows, 0, None)], np.nan)
-        out[v] = xr.DataArray(col, dims="time", coords={"time": t}, attrs=var.attrs)
-    return xr.Dataset(out)
+        col = np.where(row >= 0, vals[np.clip(row, 0, None)], np.nan)
+        out[v] = xr.DataArray(col, dims="time", coords={"time": grid}, attrs=var.attrs)
+    return xr.Dataset(out, coords={"time": grid})
 
 
 def _resample(var: xr.DataArray, grid: np.ndarray, method: str = "linear") -> np.ndarray:
@@ -199,7 +197,7 @@ def _first(ds: xr.Dataset, names) -> xr.DataArray | None:
 
 def _modality(ds: xr.Dataset, modality: str, grid: np.ndarray, *, with_features: bool) -> ModalityData:
     if modality == "text":
-        ds = _text_on_time(ds)
+        ds = _text_on_time(ds, grid)
     if "time" not in ds.dims or ds.sizes["time"] == 0:
         return ModalityData(confidence=np.zeros(grid.size))
     ds = ds.sortby("time")
@@ -286,7 +284,8 @@ def build_grid(tree, *, rate: float = 10.0, modalities=None, start: float | None
     modalities : sequence of str, optional
         Subset of ``("face", "voice", "physio", "text")`` to use (default: all present).
     start, end : float, optional
-        Grid span in session seconds (default: the union of the modalities' spans).
+        Grid span in session seconds (default: the union of the spans of all modality results in
+        the session, also when ``modalities`` selects fewer, so grids of subsets line up).
     with_features : bool
         Also collect the numeric feature blocks used by early and attention fusion.
 
@@ -300,10 +299,13 @@ def build_grid(tree, *, rate: float = 10.0, modalities=None, start: float | None
     bad = [m for m in wanted if m not in MODALITIES]
     if bad:
         raise EmonbValueError(f"unknown modality {bad}; fusion knows {MODALITIES}")
-    found = {m: _find_node(nodes, m) for m in wanted}
+    found = {m: _find_node(nodes, m) for m in MODALITIES}
     found = {m: ds for m, ds in found.items() if ds is not None}
-    spans = {m: _span(ds, m) for m, ds in found.items()}
-    spans = {m: s for m, s in spans.items() if s is not None}
+    # the grid spans every modality of the session, whichever subset is fused, so that results of
+    # different subsets line up step by step
+    all_spans = {m: _span(ds, m) for m, ds in found.items()}
+    all_spans = {m: s for m, s in all_spans.items() if s is not None}
+    spans = {m: s for m, s in all_spans.items() if m in wanted}
     if not spans:
         raise EmonbValueError(
             "no modality results to fuse: the session has none of the nodes "
@@ -316,8 +318,8 @@ def build_grid(tree, *, rate: float = 10.0, modalities=None, start: float | None
         if s1 < s0:
             warnings.warn("the modality results do not overlap in time; each grid step is fused "
                           "from whichever modality covers it", EmonbWarning, stacklevel=3)
-    t0 = min(s[0] for s in spans.values()) if start is None else float(start)
-    t1 = max(s[1] for s in spans.values()) if end is None else float(end)
+    t0 = min(s[0] for s in all_spans.values()) if start is None else float(start)
+    t1 = max(s[1] for s in all_spans.values()) if end is None else float(end)
     n = int(np.floor((t1 - t0) * rate + 1e-9)) + 1
     if n < 1:
         raise EmonbValueError(f"the grid from {t0:g} s to {t1:g} s at {rate:g} Hz has no points")

@@ -171,7 +171,8 @@ class AttentionFusion(FusionMethod):
         device = resolve_device(self.device)
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
-        net = _build_net([x.shape[1] for x in xs], self.hidden, len(EMOTIONS)).to(device)
+        self.net_dims_ = [x.shape[1] for x in xs]
+        net = _build_net(self.net_dims_, self.hidden, len(EMOTIONS)).to(device)
         counts = np.bincount(y, minlength=len(EMOTIONS)).astype(np.float32)
         cw = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / classes.size, 0.0)
         cw_t = torch.tensor(cw, dtype=torch.float32, device=device)
@@ -212,6 +213,24 @@ class AttentionFusion(FusionMethod):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+
+    # pickling: the network travels as its configuration and a state dict of numpy arrays
+    def __getstate__(self):
+        state = dict(vars(self))
+        if "net_" in state:
+            state["net_"] = {k: v.detach().cpu().numpy() for k, v in state["net_"].state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        net = state.get("net_")
+        if isinstance(net, dict):
+            import torch
+
+            module = _build_net(state["net_dims_"], state["hidden"], len(EMOTIONS))
+            module.load_state_dict({k: torch.as_tensor(v) for k, v in net.items()})
+            module.eval()
+            state["net_"] = module
+        vars(self).update(state)
 
     def predict(self, grid: FusionGrid) -> Prediction:
         if not hasattr(self, "net_"):

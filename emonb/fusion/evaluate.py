@@ -64,6 +64,20 @@ class EvaluationReport:
                 "coverage": self.coverage, "folds": self.folds,
                 "per_class_recall": {k: float(v) for k, v in self.per_class_recall.items()}}
 
+    @property
+    def covered(self) -> np.ndarray:
+        """Per step (all sessions concatenated): True where the method produced an output."""
+        return np.isfinite(self.extra["proba"]).all(axis=1)
+
+    def subset(self, mask) -> "EvaluationReport":
+        """The same metrics on a subset of the steps (for example where another method had output)."""
+        mask = np.asarray(mask, bool)
+        a = self.extra
+        if mask.shape != a["y_true"].shape:
+            raise EmonbValueError(f"mask has {mask.size} steps, this report {a['y_true'].size}")
+        keys = ("y_true", "proba", "val_true", "val_pred", "aro_true", "aro_pred")
+        return metrics(*[a[k][mask] for k in keys], method=self.method, cv=self.cv, folds=self.folds)
+
     def chart(self, *, normalize: bool = True):
         """Altair confusion-matrix heat map (see :func:`confusion_chart`)."""
         return confusion_chart(self, normalize=normalize)
@@ -106,6 +120,10 @@ def metrics(y_true, proba, val_true=None, val_pred=None, aro_true=None, aro_pred
         ccc_arousal=ccc(aro_true, aro_pred) if aro_true is not None else float("nan"),
         confusion=conf, n_steps=int(lab.sum()), coverage=float(have.sum() / max(lab.sum(), 1)),
         folds=folds,
+        extra={"y_true": y_true, "proba": proba,
+               **{k: (np.full(y_true.size, np.nan) if v is None else np.asarray(v, float))
+                  for k, v in (("val_true", val_true), ("val_pred", val_pred), ("aro_true", aro_true),
+                               ("aro_pred", aro_pred))}},
     )
 
 
