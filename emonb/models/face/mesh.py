@@ -256,9 +256,12 @@ class FaceMeshModel(ModelRuntime):
         merged = MeshResult.concat(results)
         if merged.n_faces <= 1:
             return merged
+        # Prefer tile estimates (more pixels per face: the full-image mesh of a small face can be
+        # wrong, e.g. a broad smile read as a frown), larger boxes first among equals.
+        from_tile = np.concatenate([np.full(r.n_faces, k > 0) for k, r in enumerate(results) if r.n_faces])
         boxes = boxes_from_landmarks(merged.landmarks)
         area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-        order = np.argsort(-area, kind="stable")  # keep the larger (less cropped) estimate
+        order = np.lexsort((-area, ~from_tile))
         iou = box_iou(boxes, boxes)
         keep: list[int] = []
         for i in order:
