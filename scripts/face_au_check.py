@@ -96,7 +96,8 @@ def main(argv=None) -> int:
     c = fn.face_count.values
     tt = fn.time.values
     print(f"face_noface.mov: {fn.sizes['time']} frames over {tt[-1]:.2f} s; face in {int((c > 0).sum())} "
-          f"frames, last face at {tt[c > 0].max():.2f} s, none after")
+          f"frames, last face at {tt[c > 0].max():.2f} s; one-frame tracks dropped: "
+          f"{fn.attrs['short_tracks_dropped']}")
     return 0
 
 

@@ -332,3 +332,25 @@ def test_unavailable_device_is_a_clear_error():
         pytest.skip("this machine has a GPU")
     with pytest.raises(EmonbValueError, match="no CUDA"):
         eb.analyze_face(np.zeros((64, 64, 3), np.uint8), device="cuda", progress=False)
+
+
+def test_short_tracks_are_dropped_and_counts_follow():
+    from emonb.models.face.analyze import _Faces, _Store
+
+    def faces(n):
+        z = np.zeros
+        return _Faces(box=np.ones((n, 4), np.float32), score=np.ones(n, np.float32),
+                      landmarks=z((n, 478, 3), np.float32), blendshape=z((n, 52), np.float32),
+                      pose=z((n, 3), np.float32), au=z((n, 2), np.float32), emotion=z((n, 7), np.float32),
+                      facs=z((n, 7), np.float32), sharpness=z(n, np.float32), outside=z(n, np.float32))
+
+    st = _Store(2, 3, capacity=2)  # also exercises growing
+    layout = [[0], [0, 1], [0], [], [0], [0, 2], [0]]  # slot 1 and slot 2 each seen once
+    for i, slots in enumerate(layout):
+        st.add(i * 0.1, i, faces(len(slots)), np.array(slots, int))
+    # slot 0 runs over frames 0-2 and 4-6 and survives; slots 1 and 2 are seen once each
+    assert st.drop_short_tracks(2) == 2
+    a = st.finish(st.used_faces)
+    assert st.used_faces == 1
+    np.testing.assert_array_equal(st.count[:7], [1, 1, 1, 0, 1, 1, 1])
+    assert np.isnan(a["box"][3, 0, 0]) and not np.isnan(a["box"][0, 0, 0])

@@ -84,6 +84,7 @@ def test_posed_stills(stills):
     facs = stills.face_emotion_facs.isel(face=0)
     assert EMOTIONS[int(np.argmax(facs.isel(image=hao).values))] == "happiness"
     assert EMOTIONS[int(np.argmax(facs.isel(image=su).values))] == "surprise"
+    assert EMOTIONS[int(np.argmax(facs.isel(image=anc).values))] == "anger"
     for v in ("face_valence", "face_arousal"):
         x = stills[v].isel(face=0).values
         assert np.all(np.abs(x) <= 1)
@@ -112,7 +113,9 @@ def test_no_face_video(video_dir):
 
 
 def test_face_then_no_face_video(video_dir):
-    ds = eb.analyze_face(video_dir / "face_noface.mov", stride=3, progress=False)
+    # every frame: one frame of skin-coloured text near the end is found as a "face" by MediaPipe
+    # and must be dropped by the short-track filter
+    ds = eb.analyze_face(video_dir / "face_noface.mov", stride=1, progress=False)
     c = ds.face_count.values
     t = ds.time.values
     assert c[t < 2.0].min() == 1
