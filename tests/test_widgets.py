@@ -188,3 +188,19 @@ def test_review_and_emonb_imports_stay_light():
             "print([m for m in ('anywidget', 'ipywidgets') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_scrubber_timelines(session):
+    s = Scrubber(session)
+    names = [tr["name"] for tr in s.timelines]
+    assert names[0] == "emotions (face)"
+    emo = s.timelines[0]
+    assert [x["label"] for x in emo["series"]] == list(EMOTIONS) and emo["range"] == [0.0, 1.0]
+    hap = np.array([np.nan if v is None else v for v in emo["series"][EMOTIONS.index("happiness")]["values"]])
+    assert hap.size == 600 and np.isnan(hap).any()  # gaps between frames stay gaps (null), never 0
+    assert np.nanmin(hap) == pytest.approx(0.3, abs=0.01) and np.nanmax(hap) == pytest.approx(0.9, abs=0.01)
+    json.dumps(s.timelines)
+    # a session without video: timelines only
+    s2 = Scrubber(xr.DataTree.from_dict({"face": session["face"].to_dataset()}))
+    assert not s2.has_video and s2.timelines and s2.timelines[0]["end"] == pytest.approx(1.4)
+    assert Scrubber(session, timelines=False).timelines == []

@@ -157,6 +157,12 @@ def test_notebook_scrub_and_annotate(lab):
             page.wait_for_function(
                 "(t) => +document.querySelector('.emonb-scrubber').dataset.frameTime > t", arg=frame_time,
                 timeout=20_000)
+            # clicking a timeline seeks: the middle of the first track is the middle of the session
+            box = page.locator(".emonb-track-plot canvas").first.bounding_box()
+            page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+            page.wait_for_function(
+                "() => Math.abs(+document.querySelector('.emonb-scrubber').dataset.currentTime - 9.84) < 0.3",
+                timeout=20_000)
             # annotate: set time with the slider, mark in (mouse), move, mark out (key), choose a label, add
             def seek(t):
                 page.evaluate("""(t) => { const s = document.querySelector('.emonb-slider');

@@ -30,6 +30,85 @@ function drawOverlay(ctx, overlay) {
   }
 }
 
+const COLORS = ["#dc2626", "#65a30d", "#7c3aed", "#f59e0b", "#2563eb", "#0891b2", "#64748b", "#db2777"];
+
+function drawTrack(canvas, track) {
+  const ctx = canvas.getContext("2d");
+  const w = canvas.width;
+  const h = canvas.height;
+  ctx.clearRect(0, 0, w, h);
+  ctx.fillStyle = "#f8fafc";
+  ctx.fillRect(0, 0, w, h);
+  track.series.forEach((s, k) => {
+    const vals = s.values;
+    let lo = track.range ? track.range[0] : Infinity;
+    let hi = track.range ? track.range[1] : -Infinity;
+    if (!track.range) {
+      for (const v of vals) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    }
+    if (!(hi > lo)) { hi = lo + 1; }
+    ctx.strokeStyle = COLORS[k % COLORS.length];
+    ctx.lineWidth = 1.2;
+    ctx.beginPath();
+    let pen = false;
+    vals.forEach((v, i) => {
+      if (v === null) { pen = false; return; }
+      const x = ((i + 0.5) / vals.length) * w;
+      const y = h - 2 - ((v - lo) / (hi - lo)) * (h - 4);
+      if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+      pen = true;
+    });
+    ctx.stroke();
+  });
+}
+
+function buildTimelines(box, model, seek) {
+  box.replaceChildren();
+  const tracks = model.get("timelines");
+  const width = Math.max(model.get("width") || 640, 320);
+  for (const tr of tracks) {
+    const row = document.createElement("div");
+    row.className = "emonb-track";
+    const title = document.createElement("div");
+    title.className = "emonb-track-title";
+    title.textContent = tr.name + (tr.units ? ` (${tr.units})` : "") + (tr.model ? ` · ${tr.model}` : "");
+    const legend = document.createElement("span");
+    legend.className = "emonb-track-legend";
+    tr.series.forEach((s, k) => {
+      const item = document.createElement("span");
+      item.style.color = COLORS[k % COLORS.length];
+      item.textContent = ` ${s.label}`;
+      legend.append(item);
+    });
+    title.append(legend);
+    const wrap = document.createElement("div");
+    wrap.className = "emonb-track-plot";
+    const c = document.createElement("canvas");
+    c.width = width;
+    c.height = 56;
+    const cursor = document.createElement("div");
+    cursor.className = "emonb-track-cursor";
+    wrap.append(c, cursor);
+    row.append(title, wrap);
+    box.append(row);
+    drawTrack(c, tr);
+    c.addEventListener("click", (e) => {
+      const r = c.getBoundingClientRect();
+      seek(tr.start + ((e.clientX - r.left) / r.width) * (tr.end - tr.start));
+    });
+  }
+}
+
+function moveCursors(box, model) {
+  const tracks = model.get("timelines");
+  const t = model.get("current_time");
+  box.querySelectorAll(".emonb-track-cursor").forEach((cur, i) => {
+    const tr = tracks[i];
+    if (!tr) return;
+    cur.style.left = `${(100 * (t - tr.start)) / (tr.end - tr.start)}%`;
+  });
+}
+
 export default {
   render({ model, el }) {
     const root = document.createElement("div");
@@ -57,7 +136,9 @@ export default {
     const clock = document.createElement("span");
     clock.className = "emonb-clock";
     bar.append(back, play, fwd, slider, clock);
-    root.append(canvas, bar, msg);
+    const timelines = document.createElement("div");
+    timelines.className = "emonb-timelines";
+    root.append(canvas, bar, msg, timelines);
     el.appendChild(root);
 
     const ctx = canvas.getContext("2d");
@@ -137,6 +218,7 @@ export default {
       if (document.activeElement !== slider || !slider.matches(":active")) slider.value = String(t);
       clock.textContent = `${fmt(t)} / ${fmt(model.get("start") + model.get("duration"))}`;
       root.dataset.currentTime = String(t);
+      moveCursors(timelines, model);
       request(t);
     }
 
@@ -201,11 +283,14 @@ export default {
     model.on("change:current_time", onTime);
     model.on("change:playing", onPlaying);
     model.on("change:show_overlay", () => request(model.get("current_time")));
+    const onTracks = () => { buildTimelines(timelines, model, setTime); moveCursors(timelines, model); };
+    model.on("change:timelines", onTracks);
     const onSetup = () => setup();
     model.on("change:message", onSetup);
     model.on("change:width", onSetup);
     model.on("change:duration", onSetup);
     setup();
+    onTracks();
     onTime();
 
     return () => {
@@ -216,6 +301,7 @@ export default {
       model.off("change:message", onSetup);
       model.off("change:width", onSetup);
       model.off("change:duration", onSetup);
+      model.off("change:timelines", onTracks);
     };
   },
 };

@@ -55,6 +55,9 @@ class Scrubber(anywidget.AnyWidget):
         JPEG quality (1-100).
     max_width : int
         Frames wider than this are downscaled before encoding (overlay coordinates follow).
+    timelines : bool
+        Draw timelines (emotions, valence/arousal, voice, physiology, when present) under the frame,
+        with a cursor at ``current_time``; clicking a timeline seeks.
 
     Notes
     -----
@@ -79,8 +82,10 @@ class Scrubber(anywidget.AnyWidget):
     has_face = t.Bool(False).tag(sync=True)
     message = t.Unicode("").tag(sync=True)
     frame_time = t.Float(0.0).tag(sync=True)  # time of the frame last sent
+    timelines = t.List(t.Dict()).tag(sync=True)  # downsampled tracks drawn under the frame
 
-    def __init__(self, src=None, *, cache_size: int = 64, quality: int = 80, max_width: int = 640, **kwargs):
+    def __init__(self, src=None, *, cache_size: int = 64, quality: int = 80, max_width: int = 640,
+                 timelines: bool = True, **kwargs):
         super().__init__(**kwargs)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._cache_size = int(cache_size)
@@ -120,6 +125,15 @@ class Scrubber(anywidget.AnyWidget):
             ft = self._face["time"].to_numpy().astype(float)
             if ft.size:
                 self.start, self.duration = float(ft[0]), float(ft[-1] - ft[0])
+        if timelines and isinstance(src, xr.DataTree):
+            from .timeline import timeline_tracks
+
+            end = self.start + self.duration
+            if not self.duration:
+                end = max((float(n["time"].values[-1]) for n in src.subtree
+                           if "time" in n.coords and n.sizes.get("time", 0)), default=0.0)
+                self.duration = end - self.start
+            self.timelines = timeline_tracks(src, start=self.start, end=end)
         self.message = "; ".join(messages)
         self.current_time = self.start
         self.on_msg(self._on_msg)
