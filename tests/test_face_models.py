@@ -270,6 +270,8 @@ def test_array_stack_uses_fps_for_time():
     frames = np.zeros((4, 90, 120, 3), np.uint8)
     ds = eb.analyze_face(frames, fps=10.0, progress=False)
     np.testing.assert_allclose(ds.time.values, [0, 0.1, 0.2, 0.3])
+    one = eb.analyze_face(np.zeros((90, 120, 3), np.uint8), scale=0.5, progress=False)  # one image
+    assert one.sizes["time"] == 1 and one.attrs["width"] == 120
     with pytest.warns(eb.EmonbWarning, match="fps"):
         eb.analyze_face(frames, progress=False)
 

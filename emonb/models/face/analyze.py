@@ -466,11 +466,16 @@ class _ChunkSource:
             th.join(timeout=5)
 
 
-def _array_chunks(frames: np.ndarray, times: np.ndarray, stride: int, chunk_size: int):
+def _array_chunks(frames: np.ndarray, times: np.ndarray, stride: int, chunk_size: int, scale: float = 1.0):
     idx = np.arange(0, frames.shape[0], stride)
     for s in range(0, len(idx), chunk_size):
         sel = idx[s:s + chunk_size]
-        yield times[sel], sel.astype(np.int64), frames[sel]
+        chunk = np.asarray(frames[sel])
+        if scale != 1.0:
+            import cv2
+
+            chunk = np.stack([cv2.resize(f, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for f in chunk])
+        yield times[sel], sel.astype(np.int64), chunk
 
 
 # -- public API ---------------------------------------------------------------------------------
@@ -577,12 +582,16 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         t0 = float(src.attrs.get("t0", 0.0))
         if src.attrs.get("path") and not src.attrs.get("still_image"):
             path = src.attrs["path"]
+            if "time" in src.coords and src.sizes.get("time", 0) and start is None and end is None:
+                # a node sliced in time: analyse only its range (on the video's own clock)
+                tt = np.asarray(src["time"].values, float) - t0
+                start, end = float(tt.min()), float(tt.max())
         elif "frames" in src:
             times = np.asarray(src["time"].values, float) - t0
             frames = np.asarray(src["frames"].values)
             meta = {"width": frames.shape[2], "height": frames.shape[1]}
             src = None
-            chunks = _ChunkSource(lambda: _array_chunks(frames, times, stride, chunk_size), threaded=False)
+            chunks = _ChunkSource(lambda: _array_chunks(frames, times, stride, chunk_size, scale), threaded=False)
             n_expected = len(range(0, frames.shape[0], stride))
         else:
             raise EmonbValueError("this video node has neither a 'path' attribute nor 'frames' to analyse")
@@ -590,8 +599,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         path = src
     elif isinstance(src, np.ndarray) or (hasattr(src, "__array__") and not isinstance(src, xr.Dataset)):
         arr = np.asarray(src)
-        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4) and faces != "full"
-                             and arr.shape[0] > 4 and arr.shape[1] > 4):
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] in (3, 4)):  # one gray or colour image
             arr = arr[None]
         if arr.ndim == 3:  # stack of gray frames
             arr = arr[..., None]
@@ -605,7 +613,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
             fps = 30.0
         times = np.arange(frames.shape[0]) / float(fps)
         meta = {"width": frames.shape[2], "height": frames.shape[1]}
-        chunks = _ChunkSource(lambda: _array_chunks(frames, times, stride, chunk_size), threaded=False)
+        chunks = _ChunkSource(lambda: _array_chunks(frames, times, stride, chunk_size, scale), threaded=False)
         n_expected = len(range(0, frames.shape[0], stride))
     elif src is not None:
         raise EmonbValueError(f"analyze_face cannot read a {type(src).__name__}")
@@ -781,7 +789,7 @@ def predict_face_images(images, *, faces: str = "detect", model=None, device: st
         items = [images]
     elif isinstance(images, np.ndarray):
         a = images
-        if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4) and faces != "full" and min(a.shape[:2]) > 4):
+        if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4)):  # one gray or colour image
             items = [a]
         elif a.ndim in (3, 4):
             items = list(a)
