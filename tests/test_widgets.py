@@ -16,8 +16,8 @@ pytest.importorskip("anywidget")
 
 import emonb as eb  # noqa: E402
 from emonb.review import AnnotationStore  # noqa: E402
-from emonb.schema import EMOTIONS  # noqa: E402
-from emonb.widgets import Annotator, Scrubber, explore, review_queue  # noqa: E402
+from emonb.schema import AUS, EMOTIONS  # noqa: E402
+from emonb.widgets import Annotator, AUInspector, Scrubber, explore, review_queue  # noqa: E402
 
 from conftest import write_video  # noqa: E402
 
@@ -36,6 +36,7 @@ def session(tmp_path_factory):
     facs[:, 0, EMOTIONS.index("surprise")] = 0.9  # disagrees everywhere
     box = np.tile([[[10.0, 8.0, 40.0, 38.0]]], (TIMES.size, 1, 1))
     box[3] = np.nan  # no face in frame 3
+    emo[3] = facs[3] = np.nan
     lm = np.random.default_rng(0).uniform(10, 40, (TIMES.size, 1, 478, 3))
     face = xr.Dataset(
         {"face_box": (("time", "face", "box_coord"), box),
@@ -44,6 +45,13 @@ def session(tmp_path_factory):
          "face_landmarks": (("time", "face", "landmark", "coord"), lm)},
         coords={"time": TIMES, "face": [0], "emotion": list(EMOTIONS), "box_coord": ["x0", "y0", "x1", "y1"],
                 "coord": ["x", "y", "z"]})
+    au = np.full((TIMES.size, 1, len(AUS)), 0.1)
+    au[5:, 0, AUS.index("AU12")] = 0.8  # smile from frame 5 on
+    au[5:, 0, AUS.index("AU06")] = 0.7
+    au[3] = np.nan
+    face["face_au"] = (("time", "face", "au"), au)
+    face["face_au_presence"] = (("time", "face", "au"), (au >= 0.5).astype(float), {"threshold": 0.5})
+    face = face.assign_coords(au=list(AUS))
     tree = xr.DataTree.from_dict({"video": video, "face": face})
     tree.attrs["session_id"] = "s01"
     return tree
@@ -163,8 +171,12 @@ def test_explore_links_current_time(session, tmp_path):
     ex.annotator.current_time = 0.3
     assert ex.scrubber.current_time == 0.3
     assert ex.annotator.duration > 1.0
+    assert ex.au_inspector.current_time == 0.3
     ex2 = session.emonb.explore()
     assert ex2.annotator is None and isinstance(ex2.scrubber, Scrubber)
+    assert isinstance(ex2.au_inspector, AUInspector)
+    ex3 = explore(xr.DataTree.from_dict({"video": session["video"].to_dataset()}))
+    assert ex3.au_inspector is None
 
 
 def test_review_queue_ranks_uncertain_disagreeing_segments(session):
@@ -204,3 +216,26 @@ def test_scrubber_timelines(session):
     s2 = Scrubber(xr.DataTree.from_dict({"face": session["face"].to_dataset()}))
     assert not s2.has_video and s2.timelines and s2.timelines[0]["end"] == pytest.approx(1.4)
     assert Scrubber(session, timelines=False).timelines == []
+
+
+def test_au_inspector_follows_current_time(session):
+    w = AUInspector(session)
+    names = {a["id"]: a["name"] for a in w.aus}
+    assert names["AU12"] == "lip corner puller" and w.threshold == 0.5
+    w.current_time = 0.1
+    assert w.active() == [] and w.values[AUS.index("AU12")] == pytest.approx(0.1)
+    w.current_time = 1.0
+    assert w.active() == ["AU06", "AU12"]
+    assert w.model_top == {"label": "happiness", "probability": pytest.approx(0.7667, abs=1e-3)}
+    assert w.emfacs_top["label"] == "surprise"  # disagreement is visible
+    w.current_time = 0.3  # no face in this frame: nulls, never 0
+    assert all(v is None for v in w.values) and w.model_top is None
+    w.current_time = 0.5  # between frames 0.4 and 0.6: nearest within one frame interval
+    assert w.values[0] is not None
+    w.selected_au = "AU06"
+    c = np.array([np.nan if v is None else v for v in w.course])
+    assert len(w.course) == 300 and np.nanmax(c) == pytest.approx(0.7) and np.nanmin(c) == pytest.approx(0.1)
+    assert len(w.heatmap) == len(AUS) and len(w.heatmap[0]) == 300
+    json.dumps({"h": w.heatmap, "v": w.values})
+    empty = AUInspector(xr.DataTree.from_dict({"video": session["video"].to_dataset()}))
+    assert "no action units" in empty.message and empty.aus == []

@@ -1,4 +1,4 @@
-"""Notebook widgets (anywidget): Scrubber, Annotator, and ``explore`` linking them on ``current_time``.
+"""Notebook widgets (anywidget): Scrubber, AUInspector, Annotator, and ``explore`` linking them on ``current_time``.
 
 Needs the ``notebook`` extra (anywidget, ipywidgets). ``import emonb`` does not import this module.
 
@@ -14,7 +14,8 @@ require("anywidget", extra="notebook", purpose="the notebook widgets")
 require("ipywidgets", extra="notebook", purpose="the notebook widgets")
 
 from .annotator import Annotator, review_queue  # noqa: E402
+from .au_inspector import AUInspector  # noqa: E402
 from .explore import Explorer, explore  # noqa: E402
 from .scrubber import Scrubber, encode_jpeg  # noqa: E402
 
-__all__ = ["Annotator", "Explorer", "Scrubber", "encode_jpeg", "explore", "review_queue"]
+__all__ = ["AUInspector", "Annotator", "Explorer", "Scrubber", "encode_jpeg", "explore", "review_queue"]

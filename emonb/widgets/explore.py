@@ -6,21 +6,27 @@ import ipywidgets
 import traitlets
 
 from .annotator import Annotator
+from .au_inspector import AUInspector
 from .scrubber import Scrubber
 
 
 class Explorer(ipywidgets.VBox):
-    """A column of linked widgets; ``.scrubber`` and ``.annotator`` (None without a store) give each."""
+    """A column of linked widgets: ``.scrubber``, ``.au_inspector`` (None without action units) and
+    ``.annotator`` (None without a store)."""
 
-    def __init__(self, scrubber: Scrubber, annotator: Annotator | None = None):
-        children = [scrubber] + ([annotator] if annotator is not None else [])
+    def __init__(self, scrubber: Scrubber, annotator: Annotator | None = None,
+                 au_inspector: AUInspector | None = None):
+        children = [scrubber] + [w for w in (au_inspector, annotator) if w is not None]
         super().__init__(children=children)
         self.scrubber = scrubber
         self.annotator = annotator
+        self.au_inspector = au_inspector
         self._links = []
+        # linked in Python, so it works in any front-end and from code: moving one moves the others
+        for other in (annotator, au_inspector):
+            if other is not None:
+                self._links.append(traitlets.link((scrubber, "current_time"), (other, "current_time")))
         if annotator is not None:
-            # linked in Python, so it works in any front-end and from code: moving one moves the other
-            self._links.append(traitlets.link((scrubber, "current_time"), (annotator, "current_time")))
             if scrubber.duration and not annotator.duration:
                 annotator.duration = scrubber.start + scrubber.duration
 
@@ -39,7 +45,8 @@ class Explorer(ipywidgets.VBox):
 
 
 def explore(tree, *, store=None, reviewer: str | None = None, scheme="basic7", **scrubber_options) -> Explorer:
-    """Scrubber (+ Annotator when ``store`` and ``reviewer`` are given) on one session, linked.
+    """Scrubber, AU inspector (when the session has action units) and Annotator (when ``store`` and
+    ``reviewer`` are given) on one session, linked on ``current_time``.
 
     Parameters
     ----------
@@ -52,7 +59,10 @@ def explore(tree, *, store=None, reviewer: str | None = None, scheme="basic7", *
     scheme : {"basic7", "facs"} or list of str
     """
     scrubber = Scrubber(tree, **scrubber_options)
+    inspector = None
+    if "face" in getattr(tree, "children", {}) and "face_au" in tree["face"].data_vars:
+        inspector = AUInspector(tree)
     annotator = None
     if store is not None:
         annotator = Annotator(tree, store=store, reviewer=reviewer, scheme=scheme)
-    return Explorer(scrubber, annotator)
+    return Explorer(scrubber, annotator, inspector)
