@@ -165,7 +165,8 @@ def read_voice_input(src, *, sampling_rate: float | None = None) -> AudioInput:
             vals = np.asarray(da.transpose(*other, "time").values, np.float32)
         x = _mixdown(vals, flags)
         y = np.nan_to_num(_resample(x, float(sr)), nan=0.0)
-        return AudioInput(y, t0, float(sr), src.attrs.get("path"), _flags_for(y, float(sr), flags))
+        orig = float(src.attrs.get("original_sampling_rate") or sr)
+        return AudioInput(y, t0, orig, src.attrs.get("path"), _flags_for(y, orig, flags))
     if isinstance(src, np.ndarray) or isinstance(src, (list, tuple)):
         if sampling_rate is None:
             raise EmonbValueError("a raw signal needs sampling_rate= (in Hz)")

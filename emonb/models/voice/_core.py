@@ -46,7 +46,16 @@ def analyze_signal(y: np.ndarray, *, vad="silero-vad", threshold: float = 0.5) -
     prob = vad_on_frames(y, n, vad=vad)
     feats["vad"] = prob
     feats["speech"] = np.nan_to_num(prob, nan=0.0) >= threshold
+    # frames the emotion model reads: detected speech, plus voiced frames (strongly emotional
+    # acted speech can get low VAD probabilities while it is clearly periodic and loud)
+    feats["voice"] = feats["speech"] | feats["voiced"]
     return feats
+
+
+def has_speech(speech_s, voiced_s, max_vad, *, min_speech_s: float = MIN_SPEECH_S):
+    """Whether a stretch holds enough speech for an emotion estimate (vectorised)."""
+    speech_s, voiced_s, max_vad = (np.asarray(a, float) for a in (speech_s, voiced_s, max_vad))
+    return (speech_s >= min_speech_s / 2) | ((np.nan_to_num(max_vad) >= 0.2) & (voiced_s >= min_speech_s))
 
 
 def clip_functionals(feats: dict, *, min_speech_s: float = MIN_SPEECH_S) -> tuple[np.ndarray, float]:
@@ -58,8 +67,9 @@ def clip_functionals(feats: dict, *, min_speech_s: float = MIN_SPEECH_S) -> tupl
     speech_s : float
         Seconds of detected speech.
     """
-    speech = feats["speech"]
-    speech_s = float(speech.sum()) / F.FRAME_RATE
-    if speech_s < min_speech_s:
+    speech_s = float(feats["speech"].sum()) / F.FRAME_RATE
+    voiced_s = float(feats["voiced"].sum()) / F.FRAME_RATE
+    max_vad = float(np.nanmax(feats["vad"])) if np.isfinite(feats["vad"]).any() else 0.0
+    if not has_speech(speech_s, voiced_s, max_vad, min_speech_s=min_speech_s):
         return np.full(len(F.FUNCTIONAL_NAMES), np.nan, np.float32), speech_s
-    return F.functionals(feats, speech), speech_s
+    return F.functionals(feats, feats["voice"]), speech_s

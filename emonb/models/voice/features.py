@@ -166,8 +166,6 @@ def frame_features(y: np.ndarray, *, sr: int = SR) -> dict[str, np.ndarray]:
         ``spectral_centroid`` Hz; ``spectral_flux``; ``mfcc`` (n_frames, 13);
         ``pitch_semitones``; ``mfcc_1`` ... ``mfcc_12``.
     """
-    import librosa
-
     if sr != SR:
         raise ValueError(f"frame_features expects {SR} Hz audio, got {sr}")
     y = np.ascontiguousarray(y, dtype=np.float32)
@@ -195,30 +193,9 @@ def frame_features(y: np.ndarray, *, sr: int = SR) -> dict[str, np.ndarray]:
     jit = np.where(both, jit, np.nan)
     shim = np.where(both, shim, np.nan)
 
-    # spectrum
-    S = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP, win_length=WIN, center=True)) ** 2
-    S = S[:, :n]
-    if S.shape[1] < n:
-        S = np.pad(S, ((0, 0), (0, n - S.shape[1])))
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=N_FFT)
-    mel = librosa.feature.melspectrogram(S=S, sr=sr, n_mels=40, fmin=20, fmax=sr / 2)
-    logmel = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
-    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=N_MFCC).T.astype(np.float32)
-
-    pdb = 10 * np.log10(S + 1e-10)
-    band = (freqs >= 50) & (freqs <= 4000)
-    fk = freqs[band] / 1000.0
-    fk = fk - fk.mean()
-    slope = (fk @ (pdb[band] - pdb[band].mean(axis=0))) / (fk @ fk)
-    lo_e = S[(freqs >= 50) & (freqs < 1000)].sum(axis=0)
-    hi_e = S[(freqs >= 1000) & (freqs <= 5000)].sum(axis=0)
-    alpha = 10 * np.log10((hi_e + 1e-10) / (lo_e + 1e-10))
-    tot = S.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        centroid = np.where(tot > 1e-10, (freqs @ S) / tot, np.nan)
-    mag = np.sqrt(S)
-    norm = mag / (mag.sum(axis=0, keepdims=True) + 1e-10)
-    flux = np.concatenate([[0.0], np.sum(np.diff(norm, axis=1) ** 2, axis=0)])
+    # spectrum, in blocks so that long recordings never hold a full spectrogram
+    spec = _spectral_features(y, n, sr=sr)
+    mfcc, slope, alpha, centroid, flux = (spec[k] for k in ("mfcc", "slope", "alpha", "centroid", "flux"))
     silent = loud <= -90.0
     for arr in (slope, alpha, centroid, flux):
         arr[silent] = np.nan
@@ -235,6 +212,51 @@ def frame_features(y: np.ndarray, *, sr: int = SR) -> dict[str, np.ndarray]:
     }
     for k in range(1, N_MFCC):
         out[f"mfcc_{k}"] = mfcc[:, k]
+    return out
+
+
+def _spectral_features(y: np.ndarray, n: int, *, sr: int = SR, block: int = 3000) -> dict:
+    """MFCCs, spectral slope, alpha ratio, centroid and flux on centred frames, block by block."""
+    import librosa
+    from scipy.fft import dct
+
+    half = N_FFT // 2
+    yp = np.zeros(max(len(y) + 2 * half, (n - 1) * HOP + N_FFT), np.float32)
+    yp[half:half + len(y)] = y
+    window = np.zeros(N_FFT, np.float32)
+    off = (N_FFT - WIN) // 2
+    window[off:off + WIN] = np.hanning(WIN + 1)[:-1].astype(np.float32)  # periodic Hann, centred
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / sr)
+    melfb = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=40, fmin=20, fmax=sr / 2).astype(np.float32)
+    band = (freqs >= 50) & (freqs <= 4000)
+    fk = freqs[band] / 1000.0
+    fk = fk - fk.mean()
+    lo_band = (freqs >= 50) & (freqs < 1000)
+    hi_band = (freqs >= 1000) & (freqs <= 5000)
+    out = {"mfcc": np.empty((n, N_MFCC), np.float32), "slope": np.empty(n, np.float32),
+           "alpha": np.empty(n, np.float32), "centroid": np.empty(n, np.float32),
+           "flux": np.empty(n, np.float32)}
+    prev = None
+    frames_all = np.lib.stride_tricks.sliding_window_view(yp, N_FFT)[::HOP]
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        fr = frames_all[a:b] * window
+        S = (np.abs(np.fft.rfft(fr, axis=1)) ** 2).astype(np.float32)  # (m, n_bins)
+        mel = S @ melfb.T
+        logmel = 10.0 * np.log10(np.maximum(mel, 1e-10))
+        out["mfcc"][a:b] = dct(logmel, type=2, norm="ortho", axis=1)[:, :N_MFCC]
+        pdb = 10.0 * np.log10(S[:, band] + 1e-10)
+        out["slope"][a:b] = ((pdb - pdb.mean(axis=1, keepdims=True)) @ fk) / (fk @ fk)
+        out["alpha"][a:b] = 10.0 * np.log10((S[:, hi_band].sum(axis=1) + 1e-10) / (S[:, lo_band].sum(axis=1) + 1e-10))
+        tot = S.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["centroid"][a:b] = np.where(tot > 1e-10, (S @ freqs) / tot, np.nan)
+        mag = np.sqrt(S)
+        norm = mag / (mag.sum(axis=1, keepdims=True) + 1e-10)
+        both = norm if prev is None else np.concatenate([prev, norm])
+        fl = np.sum(np.diff(both, axis=0) ** 2, axis=1)
+        out["flux"][a:b] = np.concatenate([[0.0], fl]) if prev is None else fl
+        prev = norm[-1:]
     return out
 
 
@@ -339,4 +361,15 @@ def window_functionals(feats: dict[str, np.ndarray], mask: np.ndarray, starts: n
     for b in range(0, len(starts), batch):
         s = starts[b:b + batch]
         out[b:b + batch] = _functionals_batch(np.swapaxes(Lw[s], 1, 2), vw[s], nw[s])
+    return out
+
+
+def segment_functionals(feats: dict[str, np.ndarray], mask: np.ndarray, bounds) -> np.ndarray:
+    """Functionals over frame ranges ``[a, b)`` of the masked frames (one row per range)."""
+    L, v, nuc = _prepare(feats, np.asarray(mask, bool))
+    out = np.full((len(bounds), len(FUNCTIONAL_NAMES)), np.nan, np.float32)
+    for i, (a, b) in enumerate(bounds):
+        a, b = max(0, int(a)), min(len(v), int(b))
+        if b > a:
+            out[i] = _functionals_batch(L[None, a:b], v[None, a:b], nuc[None, a:b])[0]
     return out

@@ -33,7 +33,7 @@ VOICE_EMOTION = ModelSpec(
     outputs=("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"),
     version="1",
     weights="voice_emotion_ravdess.npz",
-    sha256=None,  # filled below from the shipped file's recorded digest
+    sha256="9efe07266aa8e73d5c6ff5f0bb8841982eb5a07ec7b5334920c6f09d5ed82aa1",
     license="CC BY-NC-SA 4.0 (trained on RAVDESS; non-commercial use only)",
     citation="Livingstone SR, Russo FA (2018). The Ryerson Audio-Visual Database of Emotional Speech "
              "and Song (RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North "
