@@ -27,7 +27,7 @@ def _result_lines(tree) -> list[str]:
             lines.append(f"  face: a face in {100 * seen:.0f}% of {f.sizes['time']} analysed frames")
         if "face_emotion" in f:
             em = f["face_emotion"].isel(face=0).mean("time", skipna=True)
-            top = em.argmax("emotion")
+            top = int(em.argmax(dim="emotion"))
             lines.append(f"  face: mean expression probabilities, highest {str(em.emotion[top].values)} "
                          f"{float(em.max()):.2f} (model {f.attrs.get('model', '?')})")
         for v in ("face_valence", "face_arousal"):
@@ -40,7 +40,7 @@ def _result_lines(tree) -> list[str]:
         if "voice_emotion" in v:
             em = v["voice_emotion"].mean("time", skipna=True)
             if np.isfinite(em.values).any():
-                lines.append(f"  voice: highest mean emotion {str(em.emotion[int(em.argmax())].values)} "
+                lines.append(f"  voice: highest mean emotion {str(em.emotion[int(em.argmax(dim="emotion"))].values)} "
                              f"{float(em.max()):.2f} (model {v.attrs.get('model', '?')})")
     if "physio_features" in tree.children:
         p = tree["physio_features"].to_dataset()
@@ -67,6 +67,32 @@ def _analysis_status(tree) -> list[str]:
     return out
 
 
+def _add_fusion(tree, *, rate: float):
+    """Late fusion of whatever results the session has, as its ``fused`` node."""
+    import warnings
+
+    import numpy as np
+
+    from .errors import EmonbError, EmonbWarning
+    from .fusion import fuse
+    from .session import make_tree
+
+    try:
+        fused = fuse(tree, method="late", rate=rate)
+    except EmonbError as exc:
+        warnings.warn(f"fusion skipped: {exc}", EmonbWarning, stacklevel=2)
+        return tree
+    w = fused["modality_weight"].mean("time", skipna=True)
+    weights = ", ".join(f"{str(m)} {float(w.sel(modality=m)):.2f}" for m in w.modality.values)
+    em = fused["fused_emotion"].mean("time", skipna=True)
+    top = str(em.emotion[int(np.nanargmax(em.values))].values) if np.isfinite(em.values).any() else "-"
+    print(f"  fused (late): mean modality weights {weights}; highest mean emotion {top} "
+          f"{float(np.nanmax(em.values)) if np.isfinite(em.values).any() else float('nan'):.2f}")
+    nodes = {name: tree[name].to_dataset(inherit=False) for name in tree.children}
+    nodes["fused"] = fused
+    return make_tree(nodes, tree.attrs)
+
+
 def _cmd_demo(args) -> int:
     from .align import align
     from .analysis import analyze
@@ -84,6 +110,7 @@ def _cmd_demo(args) -> int:
         tree = analyze(tree, mods, options={"face": {"stride": args.stride}}, progress=not args.quiet)
         print("\n".join(_analysis_status(tree)))
         print("\n".join(_result_lines(tree)))
+        tree = _add_fusion(tree, rate=args.rate)
     grid = align(tree, rate=args.rate)
     store = out / "sample.zarr"
     save_session(tree, store)
