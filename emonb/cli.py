@@ -40,7 +40,7 @@ def _result_lines(tree) -> list[str]:
         if "voice_emotion" in v:
             em = v["voice_emotion"].mean("time", skipna=True)
             if np.isfinite(em.values).any():
-                lines.append(f"  voice: highest mean emotion {str(em.emotion[int(em.argmax(dim="emotion"))].values)} "
+                lines.append(f"  voice: highest mean emotion {str(em.emotion[int(em.argmax(dim='emotion'))].values)} "
                              f"{float(em.max()):.2f} (model {v.attrs.get('model', '?')})")
     if "physio_features" in tree.children:
         p = tree["physio_features"].to_dataset()
