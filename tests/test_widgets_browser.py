@@ -46,8 +46,18 @@ def _free_port() -> int:
 
 
 def _notebook(store: Path) -> dict:
-    src = ("import emonb as eb\n"
+    src = ("import emonb as eb, numpy as np, xarray as xr\n"
            "tree = eb.sample_session()\n"
+           # a small stand-in face result on the video's clock, so the overlay and the AU inspector render
+           "t = tree['video'].time.values\n"
+           "E, A = list(eb.schema.EMOTIONS), list(eb.schema.AUS)\n"
+           "emo = np.full((t.size, 1, 7), 0.05); emo[:, 0, 4] = 0.7\n"
+           "au = np.full((t.size, 1, len(A)), 0.1); au[:, 0, A.index('AU04')] = 0.8\n"
+           "tree['face'] = xr.Dataset({'face_box': (('time', 'face', 'box_coord'), np.tile([[[220., 60., 420., 300.]]], (t.size, 1, 1))),"
+           " 'face_emotion': (('time', 'face', 'emotion'), emo, {'model': 'stand-in'}),"
+           " 'face_emotion_facs': (('time', 'face', 'emotion'), emo),"
+           " 'face_au': (('time', 'face', 'au'), au)},"
+           " coords={'time': t, 'face': [0], 'emotion': E, 'au': A, 'box_coord': ['x0', 'y0', 'x1', 'y1']})\n"
            f"ex = eb.widgets.explore(tree, store={str(store)!r}, reviewer='browser_test')\n"
            "ex")
     return {"cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
@@ -132,6 +142,12 @@ def test_notebook_scrub_and_annotate(lab):
                 let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i] + d[i + 1] + d[i + 2];
                 return s / (d.length / 4) / 3; }""")
             assert lit > 10, "the canvas stayed black"
+            # the AU inspector: 26 named bars, AU04 active; clicking a bar selects it
+            page.wait_for_selector(".emonb-au[data-active='AU04']", timeout=20_000)
+            assert page.locator(".emonb-au-bar").count() == 26
+            page.click(".emonb-au-bar[data-au='AU12']")
+            page.wait_for_selector(".emonb-au-bar.selected[data-au='AU12']", timeout=20_000)
+            assert "sadness" in page.inner_text(".emonb-au-reading")
             # move the slider several times and time slider-move -> frame drawn
             page.evaluate("() => { window.__emonbLatencies = []; }")
             targets = np.linspace(1.0, 18.0, 25)
@@ -149,7 +165,7 @@ def test_notebook_scrub_and_annotate(lab):
             print(f"\nslider -> frame drawn: median {np.median(lat):.1f} ms, "
                   f"p95 {np.percentile(lat, 95):.1f} ms over {lat.size} moves (640x360 sample clip)")
             parts = page.evaluate("() => window.__emonbTimings || []")
-            for key in ("queued", "roundtrip", "draw"):
+            for key in ("queued", "roundtrip", "server", "draw"):
                 print(f"  {key}: median {np.median([d[key] for d in parts]):.1f} ms")
             # keyboard: step forward one frame with the arrow key
             page.focus(".emonb-scrubber")

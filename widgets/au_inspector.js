@@ -42,7 +42,17 @@ export default {
     heatTitle.textContent = "AU × time";
     const hm = document.createElement("canvas");
     hm.width = 460;
-    plots.append(courseTitle, course, heatTitle, hm);
+    const wrapOf = (c) => {
+      const w = document.createElement("div");
+      w.className = "emonb-au-plot";
+      const cur = document.createElement("div");
+      cur.className = "emonb-au-cursor";
+      w.append(c, cur);
+      return [w, cur];
+    };
+    const [courseWrap, courseCursor] = wrapOf(course);
+    const [hmWrap, hmCursor] = wrapOf(hm);
+    plots.append(courseTitle, courseWrap, heatTitle, hmWrap);
     const msg = document.createElement("div");
     root.append(bars, face, reading, plots, msg);
     el.appendChild(root);
@@ -56,9 +66,10 @@ export default {
     course.addEventListener("click", (e) => seek(course, e));
     hm.addEventListener("click", (e) => seek(hm, e));
 
-    function cursorX(w) {
+    function moveCursor() {
       const a = model.get("start"), b = model.get("end");
-      return b > a ? ((model.get("current_time") - a) / (b - a)) * w : 0;
+      const pct = b > a ? (100 * (model.get("current_time") - a)) / (b - a) : 0;
+      courseCursor.style.left = hmCursor.style.left = `${Math.max(0, Math.min(100, pct))}%`;
     }
 
     function drawCourse() {
@@ -78,8 +89,6 @@ export default {
         pen = true;
       });
       ctx.stroke();
-      ctx.fillStyle = "#0f172a";
-      ctx.fillRect(cursorX(w), 0, 1, h);
       const sel = model.get("aus").find((a) => a.id === model.get("selected_au"));
       courseTitle.textContent = sel ? `${sel.id} ${sel.name} over time (click to seek)` : "";
     }
@@ -96,8 +105,6 @@ export default {
           ctx.fillRect((i / row.length) * w, j * rh, w / row.length + 1, rh);
         });
       });
-      ctx.fillStyle = "#dc2626";
-      ctx.fillRect(cursorX(w), 0, 1, hm.height);
     }
 
     function drawNow() {
@@ -139,23 +146,23 @@ export default {
           (disagree ? " — they disagree" : "");
       }
       root.dataset.active = Array.from(root.querySelectorAll(".emonb-au-bar.active")).map((r) => r.dataset.au).join(",");
-      drawCourse();
-      drawHeat();
     }
 
     function drawMsg() { msg.textContent = model.get("message"); }
-    const evs = ["change:values", "change:selected_au", "change:model_top", "change:threshold", "change:current_time"];
-    for (const e of evs) model.on(e, drawNow);
-    model.on("change:course", drawCourse);
-    model.on("change:heatmap", drawHeat);
-    model.on("change:message", drawMsg);
+    const handlers = [
+      ["change:values", drawNow], ["change:selected_au", drawNow], ["change:model_top", drawNow],
+      ["change:emfacs_top", drawNow], ["change:threshold", drawNow], ["change:threshold", drawCourse],
+      ["change:course", drawCourse], ["change:heatmap", drawHeat], ["change:message", drawMsg],
+      ["change:current_time", moveCursor],
+    ];
+    for (const [e, fn] of handlers) model.on(e, fn);
     drawNow();
+    drawCourse();
+    drawHeat();
+    moveCursor();
     drawMsg();
     return () => {
-      for (const e of evs) model.off(e, drawNow);
-      model.off("change:course", drawCourse);
-      model.off("change:heatmap", drawHeat);
-      model.off("change:message", drawMsg);
+      for (const [e, fn] of handlers) model.off(e, fn);
     };
   },
 };

@@ -199,7 +199,7 @@ export default {
             const done = performance.now();
             window.__emonbLatencies.push(done - lastInput);
             (window.__emonbTimings = window.__emonbTimings || []).push(
-              { roundtrip: repliedAt - sentAt, draw: done - repliedAt, queued: sentAt - lastInput });
+              { roundtrip: repliedAt - sentAt, server: content.server_ms, draw: done - repliedAt, queued: sentAt - lastInput });
             lastInput = null;
           }
         }

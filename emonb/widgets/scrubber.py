@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from collections import OrderedDict
 
 import anywidget
@@ -249,6 +250,7 @@ class Scrubber(anywidget.AnyWidget):
 
     def send_frame(self, t=None, *, request_id=None):
         """Send the frame at ``t`` (and its overlay) to the front-end; returns the message sent."""
+        t0 = time.perf_counter()
         t = self.current_time if t is None else float(t)
         if not self.has_video:
             msg = {"type": "frame", "id": request_id, "t": t, "error": self.message or "no video",
@@ -264,6 +266,7 @@ class Scrubber(anywidget.AnyWidget):
         ft = float(self._times[self.frame_position(t)])
         msg = {"type": "frame", "id": request_id, "t": t, "frame_time": ft,
                "overlay": self.overlay_at(ft) if self.show_overlay and self.has_face else {"faces": []}}
+        msg["server_ms"] = round(1000 * (time.perf_counter() - t0), 2)
         self.frame_time = ft
         self.n_sent += 1
         self.send(msg, buffers=[data])
