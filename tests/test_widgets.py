@@ -239,3 +239,20 @@ def test_au_inspector_follows_current_time(session):
     json.dumps({"h": w.heatmap, "v": w.values})
     empty = AUInspector(xr.DataTree.from_dict({"video": session["video"].to_dataset()}))
     assert "no action units" in empty.message and empty.aus == []
+
+
+def test_annotator_on_a_corrupt_store_keeps_what_is_typed(session, tmp_path):
+    path = tmp_path / "broken.sqlite"
+    path.write_bytes(b"garbage, not sqlite" * 200)
+    a = Annotator(session, store=path, reviewer="dr_lee")  # the widget still opens, with a clear message
+    assert "corrupt" in a.error
+    a.add("anger", onset=1.0, offset=2.0, note="typed while the file was broken")
+    assert a.n_pending == 1 and "not lost" in a.error
+    line = json.loads((tmp_path / "broken.sqlite.pending.jsonl").read_text().splitlines()[0])
+    assert line["label"] == "anger" and line["note"] == "typed while the file was broken"
+    path.rename(tmp_path / "broken.sqlite.bad")  # the user moves the broken file aside
+    assert a.retry_pending() == 0 and a.error == ""
+    a.refresh()
+    assert [r["label"] for r in a.annotations] == ["anger"]
+    rows = AnnotationStore(path).list(session="s01")
+    assert [(r["label"], r["note"]) for r in rows] == [("anger", "typed while the file was broken")]

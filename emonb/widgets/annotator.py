@@ -93,13 +93,15 @@ class Annotator(anywidget.AnyWidget):
         self.session, self.reviewer = str(session), str(reviewer)
         self.scheme, self.labels = name, list(labels)
         self.pending: list[dict] = []
-        if isinstance(store, AnnotationStore):
-            self.store = store
-        else:
-            self.store = AnnotationStore(store, session=self.session, reviewer=self.reviewer)
-        self.store_path = str(self.store.path)
-        if name not in SCHEMES:
-            self._safe(lambda: self.store.define_scheme(name, labels))
+        self._store = store if isinstance(store, AnnotationStore) else None
+        self._store_arg = store
+        self._user_scheme = None if name in SCHEMES else (name, labels)
+        self.store_path = str(store.path if isinstance(store, AnnotationStore) else Path(os.fspath(store)))
+        try:
+            self._open_store()
+        except EmonbError as e:  # corrupt, newer schema, unreadable: show it, keep what is typed
+            self.error = f"{e} -- annotations are kept in this widget and in {Path(self.store_path).name}" \
+                         ".pending.jsonl until the store can be written"
         if isinstance(src, xr.DataTree):
             self.duration = _session_duration(src)
             self.queue = review_queue(src)
@@ -107,12 +109,27 @@ class Annotator(anywidget.AnyWidget):
         self.on_msg(self._on_msg)
 
     # ------------------------------------------------------------------ store I/O
+    @property
+    def store(self) -> AnnotationStore:
+        """The :class:`~emonb.review.AnnotationStore` (opened again on use if it failed to open)."""
+        return self._open_store()
+
+    def _open_store(self) -> AnnotationStore:
+        if self._store is None:
+            self._store = AnnotationStore(self._store_arg, session=self.session, reviewer=self.reviewer)
+        if self._user_scheme is not None:
+            name, labels = self._user_scheme
+            self._store.define_scheme(name, labels)
+            self._user_scheme = None
+        return self._store
+
     def refresh(self):
         """Reload this session's annotations from the store (other reviewers' too)."""
         try:
             self.annotations = [_jsonable(r) for r in self.store.list(session=self.session)]
         except EmonbError as e:
-            self.error = str(e)
+            if not self.pending and not self.error:  # keep the message that says what is pending
+                self.error = str(e)
 
     def _safe(self, fn, *, keep: dict | None = None):
         try:
@@ -132,7 +149,7 @@ class Annotator(anywidget.AnyWidget):
 
     def _journal(self, change: dict):
         try:
-            p = Path(str(self.store.path) + ".pending.jsonl")
+            p = Path(self.store_path + ".pending.jsonl")
             with open(p, "a", encoding="utf-8") as f:
                 f.write(json.dumps({**change, "at": datetime.now(timezone.utc).isoformat()}) + "\n")
         except OSError:
@@ -154,7 +171,10 @@ class Annotator(anywidget.AnyWidget):
             self.pending.pop(0)
         self.n_pending = len(self.pending)
         if not self.pending:
-            p = Path(str(self.store.path) + ".pending.jsonl")
+            if "pending" in self.error:
+                self.error = ""
+                self.status = "pending changes written"
+            p = Path(self.store_path + ".pending.jsonl")
             if p.exists():
                 try:
                     p.rename(p.with_suffix(f".written-{os.getpid()}-{datetime.now().strftime('%Y%m%d%H%M%S')}"))
