@@ -276,3 +276,11 @@ def test_training_is_deterministic_and_grouped(tmp_path):
     with pytest.raises(EmonbValueError):
         train_emotion_model(clips, labels=["angry"] * len(clips), groups=list(groups),
                             _features=(X, np.ones(len(X))), progress=False)
+
+
+def test_pure_noise_gives_no_emotion():
+    noise = 0.05 * np.random.default_rng(3).standard_normal(3 * SR).astype(np.float32)
+    ds = eb.analyze_voice(noise, sampling_rate=SR)
+    assert np.isnan(ds.voice_emotion.values).mean() > 0.9
+    assert np.mean(np.isnan(ds.voice_pitch.values)) > 0.9
+    assert np.nanmax(ds.voice_confidence.values) < 0.5
