@@ -317,3 +317,18 @@ def test_annotations_node_saved_with_the_session(store, tmp_path):
     assert list(back["label"].values) == ["happiness", "surprise", "neutral"]
     assert list(back["annotation"].values) == list(store.to_dataset()["annotation"].values)
     np.testing.assert_allclose(back["onset"].values, [0.5, 2.0, 2.5])
+
+
+def test_segment_agreement_by_overlap(store):
+    from emonb.review import segment_agreement
+
+    store.add(0, 2, label="happiness", reviewer="A")
+    store.add(5, 6, label="happiness", reviewer="A")
+    store.add(10, 11, label="anger", reviewer="A")
+    store.add(0.5, 2, label="happiness", reviewer="B")   # IoU 1.5/2 = .75: match
+    store.add(5.8, 7, label="happiness", reviewer="B")   # IoU .2/2 = .1: no match
+    res = segment_agreement(store, min_overlap=0.5).set_index("label")
+    assert res.loc["happiness", "matched"] == 1
+    assert res.loc["happiness", "agreement"] == pytest.approx(2 * 1 / 4)
+    assert res.loc["happiness", "mean_iou"] == pytest.approx(0.75)
+    assert res.loc["anger", "matched"] == 0 and res.loc["anger", "n_b"] == 0

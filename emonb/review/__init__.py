@@ -6,9 +6,9 @@
 >>> eb.review.agreement(store)                                                           # doctest: +SKIP
 """
 
-from .agreement import agreement, cohen_kappa, krippendorff_alpha, time_grid
+from .agreement import agreement, cohen_kappa, krippendorff_alpha, segment_agreement, time_grid
 from .schemes import SCHEMES, resolve_scheme
 from .store import SCHEMA_VERSION, AnnotationStore
 
 __all__ = ["AnnotationStore", "SCHEMA_VERSION", "SCHEMES", "agreement", "cohen_kappa", "krippendorff_alpha",
-           "resolve_scheme", "time_grid"]
+           "resolve_scheme", "segment_agreement", "time_grid"]

@@ -301,3 +301,52 @@ def _model_labels(model, times, *, variable, dim):
         else:
             out.append(cats[int(np.nanargmax(row))])
     return out
+
+
+def segment_agreement(store, *, session: str | None = None, reviewers: Sequence[str] | None = None,
+                      min_overlap: float = 0.5) -> pd.DataFrame:
+    """Agreement by segment overlap: per pair of reviewers and label, how many segments match.
+
+    Two segments with the same label match when their intersection over union is at least
+    ``min_overlap``; each segment matches at most once (greedy, best overlap first).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``reviewer_a, reviewer_b, label, n_a, n_b, matched, agreement`` with
+        ``agreement = 2 * matched / (n_a + n_b)`` (the F1 / Dice score of the two segmentations),
+        ``mean_iou`` of the matched pairs.
+    """
+    if isinstance(store, pd.DataFrame):
+        df = store if session is None or "session" not in store else store[store["session"] == session]
+    else:
+        df = store.to_dataframe(session=session or store.session)
+    revs = list(reviewers) if reviewers is not None else sorted(df["reviewer"].unique())
+    rows = []
+    for i in range(len(revs)):
+        for j in range(i + 1, len(revs)):
+            a_df, b_df = df[df["reviewer"] == revs[i]], df[df["reviewer"] == revs[j]]
+            for lab in sorted(set(a_df["label"]) | set(b_df["label"])):
+                a = a_df[a_df["label"] == lab][["onset", "duration"]].to_numpy(float)
+                b = b_df[b_df["label"] == lab][["onset", "duration"]].to_numpy(float)
+                pairs = []
+                for ia, (oa, da) in enumerate(a):
+                    for ib, (ob, db) in enumerate(b):
+                        inter = max(0.0, min(oa + da, ob + db) - max(oa, ob))
+                        union = max(oa + da, ob + db) - min(oa, ob)
+                        iou = inter / union if union > 0 else float(oa == ob)
+                        if iou >= min_overlap:
+                            pairs.append((iou, ia, ib))
+                used_a, used_b, ious = set(), set(), []
+                for iou, ia, ib in sorted(pairs, reverse=True):
+                    if ia not in used_a and ib not in used_b:
+                        used_a.add(ia)
+                        used_b.add(ib)
+                        ious.append(iou)
+                n = len(a) + len(b)
+                rows.append({"reviewer_a": revs[i], "reviewer_b": revs[j], "label": lab, "n_a": len(a),
+                             "n_b": len(b), "matched": len(ious),
+                             "agreement": 2 * len(ious) / n if n else float("nan"),
+                             "mean_iou": float(np.mean(ious)) if ious else float("nan")})
+    return pd.DataFrame(rows, columns=["reviewer_a", "reviewer_b", "label", "n_a", "n_b", "matched", "agreement",
+                                       "mean_iou"])
