@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_file, check_option
-from ..errors import EmonbFileError, EmonbFormatError, EmonbValueError
+from ..errors import EmonbFormatError, EmonbValueError
 
 FORMATS = ("csv", "bids", "eaf")
 EAF_LINGUISTIC_TYPE = "emonb-label"

@@ -571,10 +571,3 @@ class AnnotationStore:
 
         return import_annotations(self, path, session=session, reviewer=reviewer, scheme=scheme, format=format)
 
-
-def _nan_to_none(v):
-    if v is None:
-        return None
-    if isinstance(v, float) and np.isnan(v):
-        return None
-    return v
