@@ -14,12 +14,12 @@ import xarray as xr
 
 pytest.importorskip("anywidget")
 
-import emonb as eb  # noqa: E402
-from emonb.review import AnnotationStore  # noqa: E402
-from emonb.schema import AUS, EMOTIONS  # noqa: E402
-from emonb.widgets import Annotator, AUInspector, Scrubber, explore, review_queue  # noqa: E402
+from conftest import write_video
 
-from conftest import write_video  # noqa: E402
+import emonb as eb
+from emonb.review import AnnotationStore
+from emonb.schema import AUS, EMOTIONS
+from emonb.widgets import Annotator, AUInspector, Scrubber, explore, review_queue
 
 # variable frame rate: 10 frames, gaps of 0.1 s then 0.2 s
 TIMES = np.array([0.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4])

@@ -10,5 +10,14 @@ from .agreement import agreement, cohen_kappa, krippendorff_alpha, segment_agree
 from .schemes import SCHEMES, resolve_scheme
 from .store import SCHEMA_VERSION, AnnotationStore
 
-__all__ = ["AnnotationStore", "SCHEMA_VERSION", "SCHEMES", "agreement", "cohen_kappa", "krippendorff_alpha",
-           "resolve_scheme", "segment_agreement", "time_grid"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SCHEMES",
+    "AnnotationStore",
+    "agreement",
+    "cohen_kappa",
+    "krippendorff_alpha",
+    "resolve_scheme",
+    "segment_agreement",
+    "time_grid",
+]

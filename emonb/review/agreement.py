@@ -8,7 +8,7 @@ different labels is missing for that reviewer).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

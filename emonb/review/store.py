@@ -15,11 +15,10 @@ import os
 import sqlite3
 import threading
 import uuid
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Sequence
 
-import numpy as np
 import pandas as pd
 
 from ..errors import EmonbFileError, EmonbValueError

@@ -13,9 +13,9 @@ from .._checks import require
 require("anywidget", extra="notebook", purpose="the notebook widgets")
 require("ipywidgets", extra="notebook", purpose="the notebook widgets")
 
-from .annotator import Annotator, review_queue  # noqa: E402
-from .au_inspector import AUInspector  # noqa: E402
-from .explore import Explorer, explore  # noqa: E402
-from .scrubber import Scrubber, encode_jpeg  # noqa: E402
+from .annotator import Annotator, review_queue
+from .au_inspector import AUInspector
+from .explore import Explorer, explore
+from .scrubber import Scrubber, encode_jpeg
 
 __all__ = ["AUInspector", "Annotator", "Explorer", "Scrubber", "encode_jpeg", "explore", "review_queue"]

@@ -6,7 +6,7 @@ They live in the top-level ``widgets/`` folder of the repository; wheels carry a
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from ..errors import EmonbFileError
@@ -26,7 +26,7 @@ def asset_dir() -> Path:
                          "reinstall emonb")
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_asset(name: str) -> str:
     """Text of one front-end file (e.g. ``"scrubber.js"``)."""
     p = asset_dir() / name
