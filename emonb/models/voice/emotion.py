@@ -79,6 +79,17 @@ class VoiceEmotionModel(ModelRuntime):
     def provenance(self) -> dict:
         return self.spec.provenance(device="cpu")
 
+    def load(self):
+        """Load once; runs on the CPU, so no device probing (and no torch import)."""
+        if not self.loaded:
+            from ..runtimes import _LOAD_LOCK
+
+            with _LOAD_LOCK:
+                if not self.loaded:
+                    self.device_ = "cpu"
+                    self._load()
+        return self
+
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Emotion probabilities.
 
