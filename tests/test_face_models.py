@@ -356,3 +356,13 @@ def test_short_tracks_are_dropped_and_counts_follow():
     assert st.used_faces == 1
     np.testing.assert_array_equal(st.count[:7], [1, 1, 1, 0, 1, 1, 1])
     assert np.isnan(a["box"][3, 0, 0]) and not np.isnan(a["box"][0, 0, 0])
+
+
+def test_flip_averaging_is_the_mean_of_both_views():
+    rng = np.random.default_rng(3)
+    crop = rng.integers(0, 255, (64, 64), dtype=np.uint8)
+    both = eb.predict_face_images(np.stack([crop, crop[:, ::-1]]), faces="full", progress=False)
+    avg = eb.predict_face_images(crop[None], faces="full", flip=True, progress=False)
+    expected = both.face_emotion.isel(face=0).mean("image").values
+    np.testing.assert_allclose(avg.face_emotion.isel(image=0, face=0).values, expected, atol=1e-5)
+    assert avg.attrs["flip"] == 1

@@ -423,7 +423,7 @@ def _read_image(p) -> np.ndarray:
 class _ChunkSource:
     """Yields (times, frame_indices, frames) chunks, decoding in a background thread."""
 
-    def __init__(self, iterator_factory, *, threaded: bool = True, prefetch: int = 2):
+    def __init__(self, iterator_factory, *, threaded: bool = True, prefetch: int = 1):
         self.factory = iterator_factory
         self.threaded = threaded
         self.prefetch = prefetch
@@ -480,7 +480,7 @@ def _array_chunks(frames: np.ndarray, times: np.ndarray, stride: int, chunk_size
 
 # -- public API ---------------------------------------------------------------------------------
 def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto", stride: int = 1,
-                 scale: float = 1.0, max_faces: int = 4, batch_size: int = 64, chunk_size: int = 64,
+                 scale: float = 1.0, max_faces: int = 4, batch_size: int = 64, chunk_size: int = 32,
                  flip: bool = False, au_threshold: float = 0.5, blur_threshold: float = BLUR_THRESHOLD,
                  detector_score: bool = True, score_interval: float = 0.5, landmarks: bool = True,
                  start: float | None = None,
