@@ -173,6 +173,15 @@ def test_notebook_scrub_and_annotate(lab):
             page.wait_for_function(
                 "(t) => +document.querySelector('.emonb-scrubber').dataset.frameTime > t", arg=frame_time,
                 timeout=20_000)
+            # play at real speed for about a second, then pause
+            t_before = float(scrub.get_attribute("data-current-time"))
+            drawn_before = int(scrub.get_attribute("data-frames-drawn"))
+            page.click(".emonb-play")
+            page.wait_for_timeout(1000)
+            page.click(".emonb-play")
+            advanced = float(scrub.get_attribute("data-current-time")) - t_before
+            assert 0.6 < advanced < 2.0, advanced
+            assert int(scrub.get_attribute("data-frames-drawn")) > drawn_before + 3
             # clicking a timeline seeks: the middle of the first track is the middle of the session
             box = page.locator(".emonb-track-plot canvas").first.bounding_box()
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
