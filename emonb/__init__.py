@@ -31,7 +31,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "save_session": ("emonb.session", "save_session"),
     "open_session": ("emonb.session", "open_session"),
     "summarize": ("emonb.session", "summarize"),
-    "align": ("emonb.align", "align"),
+    "align": ("emonb.alignment", "align"),
     "estimate_offset": ("emonb.sync", "estimate_offset"),
     # analysis (filled by the modality packages)
     "analyze": ("emonb.analysis", "analyze"),
@@ -83,7 +83,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .align import align
+    from .alignment import align
     from .io.audio import load_audio
     from .io.physio import load_physio
     from .io.video import load_video

@@ -57,7 +57,7 @@ class EmonbTreeAccessor:
         return summarize(self._tree)
 
     def align(self, rate: float, **options) -> xr.Dataset:
-        from .align import align
+        from .alignment import align
 
         return align(self._tree, rate=rate, **options)
 

@@ -94,7 +94,7 @@ def _add_fusion(tree, *, rate: float):
 
 
 def _cmd_demo(args) -> int:
-    from .align import align
+    from .alignment import align
     from .analysis import analyze
     from .session import format_summary, open_session, sample_session, save_dataset, save_session
 
@@ -176,7 +176,7 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_align(args) -> int:
-    from .align import align
+    from .alignment import align
     from .session import load_manifest, open_session
 
     p = Path(args.path)

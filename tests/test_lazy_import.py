@@ -28,3 +28,12 @@ def test_public_names_resolve():
                  "save_session", "open_session", "estimate_offset"):
         assert callable(getattr(eb, name))
     assert "load_video" in dir(eb)
+
+
+def test_public_functions_survive_submodule_imports():
+    # importing a submodule sets it as a package attribute; no public function may share a
+    # submodule's name, or `eb.<name>` would turn into the module
+    prog = ("import emonb as eb, emonb.alignment, emonb.session, emonb.analysis, emonb.fusion, emonb.sync\n"
+            "assert callable(eb.align) and callable(eb.load_session) and callable(eb.analyze)\n"
+            "assert callable(eb.fuse) and callable(eb.estimate_offset)\n")
+    subprocess.run([sys.executable, "-c", prog], check=True)

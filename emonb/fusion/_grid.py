@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from .._checks import check_positive
-from ..align import resample_variable
+from ..alignment import resample_variable
 from ..errors import EmonbValueError, EmonbWarning
 from ..schema import EMOTIONS, EMOTION_VALENCE_AROUSAL, canonical_emotion
 
