@@ -15,7 +15,6 @@ import importlib
 _LAZY = {
     "analyze_voice": ("emonb.models.voice.analyze", "analyze_voice"),
     "predict_voice_clips": ("emonb.models.voice.analyze", "predict_voice_clips"),
-    "voice_features": ("emonb.models.voice.analyze", "voice_features"),
     "train_emotion_model": ("emonb.models.voice.train", "train_emotion_model"),
     "evaluate_emotion_model": ("emonb.models.voice.train", "evaluate_emotion_model"),
     "TrainedVoiceModel": ("emonb.models.voice.train", "TrainedVoiceModel"),

@@ -314,7 +314,8 @@ def predict_voice_clips(clips, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, sampling
         ``voice_duration(clip)`` s, ``voice_flags(clip)`` (comma-separated quality flags:
         ``no_audio``, ``too_short``, ``silent``, ``no_speech``, ``clipping``, ``band_limited``,
         ``dead_channel``, ``unreadable``) and ``voice_functionals(clip, functional)``. A clip
-        without usable speech gets NaN, never a guess.
+        without usable speech gets NaN, never a guess. Read the clip names with ``ds["clip"]``
+        (``ds.clip`` is the Dataset method of that name).
     """
     import xarray as xr
     from tqdm.auto import tqdm
