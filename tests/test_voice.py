@@ -284,3 +284,10 @@ def test_pure_noise_gives_no_emotion():
     assert np.isnan(ds.voice_emotion.values).mean() > 0.9
     assert np.mean(np.isnan(ds.voice_pitch.values)) > 0.9
     assert np.nanmax(ds.voice_confidence.values) < 0.5
+
+
+def test_public_names_resolve():
+    for name in dir(eb.voice):
+        assert getattr(eb.voice, name) is not None
+    assert eb.voice.train_emotion_model is eb.models.voice.train.train_emotion_model
+    assert callable(eb.text.analyze_text) and eb.analyze_voice is eb.voice.analyze_voice
