@@ -172,6 +172,10 @@ def test_explore_links_current_time(session, tmp_path):
     assert ex.scrubber.current_time == 0.3
     assert ex.annotator.duration > 1.0
     assert ex.au_inspector.current_time == 0.3
+    ex.scrubber.range_start, ex.scrubber.range_end = 0.2, 0.6  # shift-drag on a timeline
+    assert (ex.annotator.range_start, ex.annotator.range_end) == (0.2, 0.6)
+    assert ex.annotator.add("happiness")["duration"] == pytest.approx(0.4)
+    assert ex.scrubber.range_start is None  # cleared after adding, on both
     ex2 = session.emonb.explore()
     assert ex2.annotator is None and isinstance(ex2.scrubber, Scrubber)
     assert isinstance(ex2.au_inspector, AUInspector)

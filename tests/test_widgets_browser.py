@@ -183,6 +183,7 @@ def test_notebook_scrub_and_annotate(lab):
             assert 0.6 < advanced < 2.0, advanced
             assert int(scrub.get_attribute("data-frames-drawn")) > drawn_before + 3
             # clicking a timeline seeks: the middle of the first track is the middle of the session
+            page.locator(".emonb-track-plot canvas").first.scroll_into_view_if_needed()
             box = page.locator(".emonb-track-plot canvas").first.bounding_box()
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.wait_for_function(
@@ -204,6 +205,20 @@ def test_notebook_scrub_and_annotate(lab):
             page.fill(".emonb-ann-note", "raised brows, from the browser")
             page.keyboard.press("Enter")
             page.wait_for_selector(".emonb-annotator[data-count='1']", timeout=20_000)
+            # shift-drag on a timeline selects the annotator's range (25% -> 50% of the session)
+            track = page.locator(".emonb-track-plot canvas").first
+            track.scroll_into_view_if_needed()
+            box = track.bounding_box()
+            y = box["y"] + box["height"] / 2
+            page.keyboard.down("Shift")
+            page.mouse.move(box["x"] + box["width"] * 0.25, y)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=5)
+            page.mouse.up()
+            page.keyboard.up("Shift")
+            page.wait_for_function(
+                "() => /4\\.9\\d s → 9\\.8\\d s/.test(document.querySelector('.emonb-ann-range').textContent)",
+                timeout=20_000)
             page.screenshot(path=str(ARTIFACTS / "review_notebook.png"), full_page=True)
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "review_notebook_failure.png"), full_page=True)

@@ -88,15 +88,55 @@ function buildTimelines(box, model, seek) {
     c.height = 56;
     const cursor = document.createElement("div");
     cursor.className = "emonb-track-cursor";
-    wrap.append(c, cursor);
+    const band = document.createElement("div");
+    band.className = "emonb-track-range";
+    wrap.append(c, band, cursor);
     row.append(title, wrap);
     box.append(row);
     drawTrack(c, tr);
-    c.addEventListener("click", (e) => {
+    const timeAt = (e) => {
       const r = c.getBoundingClientRect();
-      seek(tr.start + ((e.clientX - r.left) / r.width) * (tr.end - tr.start));
+      return tr.start + ((e.clientX - r.left) / r.width) * (tr.end - tr.start);
+    };
+    let dragFrom = null;
+    c.addEventListener("mousedown", (e) => {
+      if (!e.shiftKey) return;
+      dragFrom = timeAt(e);
+      e.preventDefault();
+    });
+    c.addEventListener("mousemove", (e) => {
+      if (dragFrom === null) return;
+      const t = timeAt(e);
+      model.set("range_start", Math.min(dragFrom, t));
+      model.set("range_end", Math.max(dragFrom, t));
+    });
+    c.addEventListener("mouseup", (e) => {
+      if (dragFrom === null) return;
+      const t = timeAt(e);
+      model.set("range_start", Math.min(dragFrom, t));
+      model.set("range_end", Math.max(dragFrom, t));
+      model.save_changes();
+      dragFrom = null;
+    });
+    c.addEventListener("click", (e) => {
+      if (e.shiftKey) return; // shift-drag selects a range instead of seeking
+      seek(timeAt(e));
     });
   }
+}
+
+function drawRanges(box, model) {
+  const tracks = model.get("timelines");
+  const a = model.get("range_start");
+  const b = model.get("range_end");
+  box.querySelectorAll(".emonb-track-range").forEach((band, i) => {
+    const tr = tracks[i];
+    if (!tr || a === null || b === null) { band.style.display = "none"; return; }
+    const span = tr.end - tr.start;
+    band.style.display = "block";
+    band.style.left = `${(100 * (a - tr.start)) / span}%`;
+    band.style.width = `${(100 * Math.max(b - a, 0)) / span}%`;
+  });
 }
 
 function moveCursors(box, model) {
@@ -283,8 +323,15 @@ export default {
     model.on("change:current_time", onTime);
     model.on("change:playing", onPlaying);
     model.on("change:show_overlay", () => request(model.get("current_time")));
-    const onTracks = () => { buildTimelines(timelines, model, setTime); moveCursors(timelines, model); };
+    const onTracks = () => {
+      buildTimelines(timelines, model, setTime);
+      moveCursors(timelines, model);
+      drawRanges(timelines, model);
+    };
+    const onRange = () => drawRanges(timelines, model);
     model.on("change:timelines", onTracks);
+    model.on("change:range_start", onRange);
+    model.on("change:range_end", onRange);
     const onSetup = () => setup();
     model.on("change:message", onSetup);
     model.on("change:width", onSetup);
@@ -302,6 +349,8 @@ export default {
       model.off("change:width", onSetup);
       model.off("change:duration", onSetup);
       model.off("change:timelines", onTracks);
+      model.off("change:range_start", onRange);
+      model.off("change:range_end", onRange);
     };
   },
 };

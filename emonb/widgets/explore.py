@@ -27,6 +27,9 @@ class Explorer(ipywidgets.VBox):
             if other is not None:
                 self._links.append(traitlets.link((scrubber, "current_time"), (other, "current_time")))
         if annotator is not None:
+            # a range selected on a timeline (shift-drag) is the annotator's in/out range
+            for name in ("range_start", "range_end"):
+                self._links.append(traitlets.link((scrubber, name), (annotator, name)))
             if scrubber.duration and not annotator.duration:
                 annotator.duration = scrubber.start + scrubber.duration
 

@@ -84,6 +84,8 @@ class Scrubber(anywidget.AnyWidget):
     message = t.Unicode("").tag(sync=True)
     frame_time = t.Float(0.0).tag(sync=True)  # time of the frame last sent
     timelines = t.List(t.Dict()).tag(sync=True)  # downsampled tracks drawn under the frame
+    range_start = t.Float(None, allow_none=True).tag(sync=True)  # selected range (shift-drag on a timeline)
+    range_end = t.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(self, src=None, *, cache_size: int = 64, quality: int = 80, max_width: int = 640,
                  timelines: bool = True, **kwargs):
