@@ -366,3 +366,19 @@ def test_flip_averaging_is_the_mean_of_both_views():
     expected = both.face_emotion.isel(face=0).mean("image").values
     np.testing.assert_allclose(avg.face_emotion.isel(image=0, face=0).values, expected, atol=1e-5)
     assert avg.attrs["flip"] == 1
+
+
+def test_session_tree_input_uses_the_video_node():
+    try:
+        tree = eb.sample_session()
+    except (EmonbError, AttributeError, ImportError) as exc:  # the demo session is optional here
+        pytest.skip(f"no sample session: {exc}")
+    if "video" not in tree.children:
+        pytest.skip("the sample session has no video")
+    video = tree["video"].to_dataset()
+    ds = eb.analyze_face(tree, stride=8, progress=False)
+    t0 = float(video.attrs.get("t0", 0.0))
+    assert ds.time.values[0] == pytest.approx(float(video.time.values[0]))
+    assert ds.attrs["t0"] == t0
+    np.testing.assert_allclose(ds.time.values, video.time.values[ds.frame_index.values])
+    assert ds.face_count.max() >= 1

@@ -12,10 +12,26 @@ package loads neither torch nor mediapipe; the functions do, on first use.
 
 from __future__ import annotations
 
-from .aus import AU_MAPPING, EMFACS_PROTOTYPES, FACE_AUS, compute_aus, describe_mapping, emfacs_emotion
+from .aus import (
+    AU_MAPPING,
+    EMFACS_PROTOTYPES,
+    FACE_AUS,
+    compute_aus,
+    describe_mapping,
+    emfacs_emotion,
+)
 
-__all__ = ["analyze_face", "predict_face_images", "AU_MAPPING", "FACE_AUS", "EMFACS_PROTOTYPES",
-           "compute_aus", "emfacs_emotion", "describe_mapping", "BLENDSHAPES"]
+__all__ = [
+    "AU_MAPPING",
+    "BLENDSHAPES",
+    "EMFACS_PROTOTYPES",
+    "FACE_AUS",
+    "analyze_face",
+    "compute_aus",
+    "describe_mapping",
+    "emfacs_emotion",
+    "predict_face_images",
+]
 
 
 def __getattr__(name):

@@ -32,7 +32,7 @@ from ...schema import AU_NAMES, EMOTIONS
 from .aus import AU_MAPPING, EMFACS_PROTOTYPES, compute_aus, emfacs_emotion, valence_arousal
 from .mesh import BLENDSHAPES, N_LANDMARKS, MeshResult, boxes_from_landmarks
 
-__all__ = ["analyze_face", "predict_face_images", "FacePipeline", "DEFAULT_MODELS"]
+__all__ = ["DEFAULT_MODELS", "FacePipeline", "analyze_face", "predict_face_images"]
 
 #: Default model names per role.
 DEFAULT_MODELS = {"mesh": "mediapipe-face-landmarker", "expression": "mini-xception-fer",

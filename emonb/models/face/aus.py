@@ -29,8 +29,17 @@ import numpy as np
 from ...schema import AU_NAMES, EMOTION_VALENCE_AROUSAL, EMOTIONS
 from .mesh import BLENDSHAPES
 
-__all__ = ["AU_MAPPING", "FACE_AUS", "EMFACS_PROTOTYPES", "compute_aus", "emfacs_emotion",
-           "geometry_features", "valence_arousal", "build_au_rules", "AURules"]
+__all__ = [
+    "AU_MAPPING",
+    "EMFACS_PROTOTYPES",
+    "FACE_AUS",
+    "AURules",
+    "build_au_rules",
+    "compute_aus",
+    "emfacs_emotion",
+    "geometry_features",
+    "valence_arousal",
+]
 
 
 def _au(inputs, lo, hi, combine="mean", note=""):

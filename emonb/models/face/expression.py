@@ -12,11 +12,18 @@ import numpy as np
 
 from ..._checks import require
 from ...errors import EmonbModelError
-from ...schema import EMOTIONS, EMOTION_ALIASES
+from ...schema import EMOTION_ALIASES, EMOTIONS
 from ..runtimes import ModelRuntime
 
-__all__ = ["align_crops", "MiniXceptionModel", "build_mini_xception", "predict_expression",
-           "crop_sharpness", "LEFT_EYE", "RIGHT_EYE"]
+__all__ = [
+    "LEFT_EYE",
+    "RIGHT_EYE",
+    "MiniXceptionModel",
+    "align_crops",
+    "build_mini_xception",
+    "crop_sharpness",
+    "predict_expression",
+]
 
 # Mesh indices of the eye corners (subject's right eye appears on the image left).
 RIGHT_EYE = (33, 133)

@@ -6,7 +6,7 @@ import numpy as np
 
 from .mesh import box_iou
 
-__all__ = ["pose_from_matrices", "fraction_outside", "FaceTracker"]
+__all__ = ["FaceTracker", "fraction_outside", "pose_from_matrices"]
 
 
 def pose_from_matrices(matrices: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..._checks import require
 from ...errors import EmonbModelError
 from ..runtimes import ModelRuntime
 
-__all__ = ["BLENDSHAPES", "N_LANDMARKS", "MeshResult", "FaceMeshModel", "build_face_mesh"]
+__all__ = ["BLENDSHAPES", "N_LANDMARKS", "FaceMeshModel", "MeshResult", "build_face_mesh"]
 
 N_LANDMARKS = 478
 
@@ -66,16 +66,16 @@ class MeshResult:
         return int(self.landmarks.shape[0])
 
     @classmethod
-    def empty(cls) -> "MeshResult":
+    def empty(cls) -> MeshResult:
         return cls(np.zeros((0, N_LANDMARKS, 3), np.float32), np.zeros((0, 52), np.float32),
                    np.zeros((0, 4, 4), np.float32))
 
-    def take(self, idx) -> "MeshResult":
+    def take(self, idx) -> MeshResult:
         idx = np.asarray(idx, dtype=int)
         return MeshResult(self.landmarks[idx], self.blendshapes[idx], self.matrices[idx])
 
     @staticmethod
-    def concat(results) -> "MeshResult":
+    def concat(results) -> MeshResult:
         results = [r for r in results if r.n_faces]
         if not results:
             return MeshResult.empty()
@@ -106,7 +106,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out)
 
 
-_OPEN_TASKS: "weakref.WeakSet" = weakref.WeakSet()
+_OPEN_TASKS: weakref.WeakSet = weakref.WeakSet()
 
 
 @atexit.register
@@ -180,7 +180,7 @@ class FaceMeshModel(ModelRuntime):
         except Exception as exc:
             raise EmonbModelError(f"model {self.spec.name!r}: MediaPipe could not build the face landmarker: {exc}") from None
 
-    def video_session(self) -> "_VideoSession":
+    def video_session(self) -> _VideoSession:
         """A fresh VIDEO-mode landmarker (tracking across frames); close it when done."""
         self.load()
         return _VideoSession(self._landmarker("VIDEO", self.max_faces))
