@@ -10,9 +10,9 @@ name below resolves on first access (PEP 562 module ``__getattr__``).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from ._lazy import lazy_attributes
 from ._version import __version__
 from .errors import (EmonbDependencyError, EmonbError, EmonbFileError, EmonbFormatError,
                      EmonbModelError, EmonbValueError, EmonbWarning)
@@ -67,19 +67,7 @@ __all__ = sorted(
 )
 
 
-def __getattr__(name: str):
-    try:
-        mod_name, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emonb' has no attribute {name!r}") from None
-    module = importlib.import_module(mod_name)
-    value = module if attr is None else getattr(module, attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_attributes("emonb", _LAZY, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -18,6 +18,7 @@ Fusion methods live in a registry (entry-point group ``emonb.fusion``); built-in
 
 from __future__ import annotations
 
+from .._lazy import lazy_attributes
 from ..errors import EmonbValueError
 from ..registry import Registry
 from ._grid import MODALITIES, FusionGrid, ModalityData, build_grid, labels_on_grid
@@ -33,16 +34,11 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # the learned methods import sklearn/torch only when used
-    if name == "EarlyFusion":
-        from .early import EarlyFusion
-
-        return EarlyFusion
-    if name == "AttentionFusion":
-        from .attention import AttentionFusion
-
-        return AttentionFusion
-    raise AttributeError(f"module 'emonb.fusion' has no attribute {name!r}")
+# the learned methods import sklearn/torch only when used
+__getattr__, _ = lazy_attributes("emonb.fusion", {
+    "EarlyFusion": ("emonb.fusion.early", "EarlyFusion"),
+    "AttentionFusion": ("emonb.fusion.attention", "AttentionFusion"),
+}, globals())
 
 
 def _validate(obj) -> None:

@@ -12,6 +12,7 @@ package loads neither torch nor mediapipe; the functions do, on first use.
 
 from __future__ import annotations
 
+from ..._lazy import lazy_attributes
 from .aus import (
     AU_MAPPING,
     EMFACS_PROTOTYPES,
@@ -34,13 +35,8 @@ __all__ = [
 ]
 
 
-def __getattr__(name):
-    if name in ("analyze_face", "predict_face_images"):
-        from . import analyze
-
-        return getattr(analyze, name)
-    if name == "BLENDSHAPES":
-        from .mesh import BLENDSHAPES
-
-        return BLENDSHAPES
-    raise AttributeError(f"module 'emonb.models.face' has no attribute {name!r}")
+__getattr__, _ = lazy_attributes("emonb.models.face", {
+    "analyze_face": ("emonb.models.face.analyze", "analyze_face"),
+    "predict_face_images": ("emonb.models.face.analyze", "predict_face_images"),
+    "BLENDSHAPES": ("emonb.models.face.mesh", "BLENDSHAPES"),
+}, globals())

@@ -11,7 +11,7 @@ Importing this package is cheap: NeuroKit2, OpenCV, MediaPipe and PyAV load on f
 
 from __future__ import annotations
 
-import importlib
+from ..._lazy import lazy_attributes
 
 __all__ = ["analyze_physio", "events", "epochs", "rppg", "QUALITY_THRESHOLD", "FLAG_NAMES"]
 
@@ -25,15 +25,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name):
-    try:
-        mod, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emonb.models.physio' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(mod), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_attributes("emonb.models.physio", _LAZY, globals())

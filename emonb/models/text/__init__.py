@@ -9,22 +9,11 @@ and optional speaker columns) made by any speech-to-text tool or by hand.
 
 from __future__ import annotations
 
-import importlib
+from ..._lazy import lazy_attributes
 
 _LAZY = {"analyze_text": ("emonb.models.text.analyze", "analyze_text"),
          "sentiment_scores": ("emonb.models.text.analyze", "sentiment_scores")}
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    try:
-        mod, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emonb.models.text' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(mod), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_attributes("emonb.models.text", _LAZY, globals())

@@ -10,7 +10,7 @@ Importing this package is cheap: librosa, onnxruntime and scikit-learn load on f
 
 from __future__ import annotations
 
-import importlib
+from ..._lazy import lazy_attributes
 
 _LAZY = {
     "analyze_voice": ("emonb.models.voice.analyze", "analyze_voice"),
@@ -24,15 +24,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name):
-    try:
-        mod, attr = _LAZY[name]
-    except KeyError:
-        raise AttributeError(f"module 'emonb.models.voice' has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(mod), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return __all__
+__getattr__, __dir__ = lazy_attributes("emonb.models.voice", _LAZY, globals())
