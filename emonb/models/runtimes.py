@@ -35,7 +35,13 @@ def _as_probabilities(out: np.ndarray) -> np.ndarray:
 
 
 class ModelRuntime:
-    """Base class: stores the spec and parameters; :meth:`load` fills ``*_`` attributes once."""
+    """Base class: stores the spec and parameters; :meth:`load` fills ``*_`` attributes once.
+
+    Runtimes that only ever run on the CPU set ``cpu_only = True``: they skip device probing (which
+    would import torch) and report ``device="cpu"``.
+    """
+
+    cpu_only = False
 
     def __init__(self, spec, *, device: str = "auto"):
         self.spec = spec
@@ -49,7 +55,7 @@ class ModelRuntime:
         if not self.loaded:
             with _LOAD_LOCK:
                 if not self.loaded:
-                    self.device_ = resolve_device(self.device)
+                    self.device_ = "cpu" if self.cpu_only else resolve_device(self.device)
                     self._load()
         return self
 
@@ -57,7 +63,8 @@ class ModelRuntime:
         raise NotImplementedError
 
     def provenance(self) -> dict:
-        return self.spec.provenance(device=getattr(self, "device_", resolve_device(self.device)))
+        device = "cpu" if self.cpu_only else getattr(self, "device_", None) or resolve_device(self.device)
+        return self.spec.provenance(device=device)
 
     def __repr__(self) -> str:
         state = "loaded" if self.loaded else "not loaded"

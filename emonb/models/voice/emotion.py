@@ -58,6 +58,8 @@ class VoiceEmotionModel(ModelRuntime):
         Spec whose ``weights`` is an ``.npz`` written by :func:`save_emotion_weights`.
     """
 
+    cpu_only = True  # numpy / onnxruntime on the CPU: no device probing, no torch import
+
     def _load(self):
         path = self.spec.check_weights()
         state = load_emotion_weights(path)
@@ -75,20 +77,6 @@ class VoiceEmotionModel(ModelRuntime):
         self.weights_, self.biases_ = state["weights"], state["biases"]
         self.meta_ = state["meta"]
         self.model_ = True
-
-    def provenance(self) -> dict:
-        return self.spec.provenance(device="cpu")
-
-    def load(self):
-        """Load once; runs on the CPU, so no device probing (and no torch import)."""
-        if not self.loaded:
-            from ..runtimes import _LOAD_LOCK
-
-            with _LOAD_LOCK:
-                if not self.loaded:
-                    self.device_ = "cpu"
-                    self._load()
-        return self
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Emotion probabilities.

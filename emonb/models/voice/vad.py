@@ -36,6 +36,8 @@ class SileroVAD(ModelRuntime):
         Batch layout for long signals (seconds).
     """
 
+    cpu_only = True  # numpy / onnxruntime on the CPU: no device probing, no torch import
+
     def __init__(self, spec, *, device: str = "auto", block_s: float = 30.0, warmup_s: float = 4.0,
                  num_threads: int = 0):
         super().__init__(spec, device=device)
@@ -54,20 +56,6 @@ class SileroVAD(ModelRuntime):
             self.model_ = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise EmonbModelError(f"model {self.spec.name!r}: ONNX file {path} does not load: {exc}") from None
-
-    def provenance(self) -> dict:
-        return self.spec.provenance(device="cpu")
-
-    def load(self):
-        """Load once; runs on the CPU, so no device probing (and no torch import)."""
-        if not self.loaded:
-            from ..runtimes import _LOAD_LOCK
-
-            with _LOAD_LOCK:
-                if not self.loaded:
-                    self.device_ = "cpu"
-                    self._load()
-        return self
 
     def predict(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Speech probability per 32 ms chunk of a 16 kHz mono signal.
