@@ -111,7 +111,6 @@ class AttentionFusion(FusionMethod):
     def fit(self, grids, targets):
         require("torch", extra="fusion", purpose="attention fusion")
         import torch
-        import torch.nn.functional as F
 
         from ..models.device import resolve_device
 

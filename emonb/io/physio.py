@@ -292,7 +292,7 @@ def load_opensignals(path, *, sampling_rate=None, channels=None, t0=0.0, convert
     import json
 
     p = Path(path)
-    header, lines = {}, []
+    header = {}
     json_header = None
     with open(p, "r", errors="replace") as fh:
         for line in fh:

@@ -13,7 +13,6 @@ register a :class:`ModelSpec` through the ``emonb.models`` entry-point group or
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 from typing import Sequence
 
 from .._checks import check_option, check_file

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..._checks import check_file, check_positive
+from ..._checks import check_positive
 from ...errors import EmonbFileError, EmonbValueError
-from ...schema import EMOTION_VALENCE_AROUSAL, EMOTIONS
+from ...schema import EMOTION_VALENCE_AROUSAL
 
 __all__ = ["analyze_voice", "predict_voice_clips"]
 

@@ -205,7 +205,6 @@ def evaluate_emotion_model(X, y, groups, *, C: float = 0.01, n_splits: int = 4, 
         ``predicted`` (array of labels per clip), ``folds`` (list of held-out group lists).
     """
     import pandas as pd
-    from sklearn.model_selection import GroupKFold
 
     y = np.asarray(y, dtype=object)
     groups = np.asarray(groups, dtype=object)
