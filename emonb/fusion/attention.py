@@ -8,7 +8,7 @@ from .._checks import require
 from ..errors import EmonbValueError
 from ..schema import EMOTIONS
 from ._grid import MODALITIES, FusionGrid
-from .base import FusionMethod, Prediction, single_thread
+from .base import FusionMethod, Prediction, check_training_classes, single_thread
 
 
 from contextlib import nullcontext as _nullcontext
@@ -159,13 +159,8 @@ class AttentionFusion(FusionMethod):
         y = np.concatenate([t[0][k] for t, k in zip(targets, keep)])
         va = np.stack([np.concatenate([t[1][k] for t, k in zip(targets, keep)]),
                        np.concatenate([t[2][k] for t, k in zip(targets, keep)])], axis=1)
-        if y.size == 0:
-            raise EmonbValueError("no annotated grid steps with any modality present to train on")
+        check_training_classes(y, "attention fusion")
         classes = np.unique(y)
-        if classes.size < 2:
-            raise EmonbValueError(
-                f"the training annotations hold one class only ({EMOTIONS[classes[0]]!r}); "
-                "attention fusion needs at least two")
 
         device = resolve_device(self.device)
         torch.manual_seed(self.seed)

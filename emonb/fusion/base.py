@@ -104,6 +104,17 @@ class single_thread:
         return False
 
 
+def check_training_classes(y: np.ndarray, needs: str) -> None:
+    """Refuse training data with no labelled step, or with one class only (``needs`` says who)."""
+    if y.size == 0:
+        raise EmonbValueError("no annotated grid steps with any modality present to train on")
+    classes = np.unique(y)
+    if classes.size < 2:
+        raise EmonbValueError(
+            f"the training annotations hold one class only ({EMOTIONS[classes[0]]!r}); "
+            f"{needs} needs at least two")
+
+
 def load(path) -> FusionMethod:
     """Load a fusion method saved with :meth:`FusionMethod.save`."""
     import joblib

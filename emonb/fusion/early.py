@@ -8,7 +8,8 @@ from .._checks import require
 from ..errors import EmonbValueError
 from ..schema import EMOTIONS
 from ._grid import MODALITIES, FusionGrid
-from .base import FusionMethod, Prediction, availability_weights, single_thread, va_from_emotion
+from .base import (FusionMethod, Prediction, availability_weights, check_training_classes, single_thread,
+                   va_from_emotion)
 
 
 def default_classifier():
@@ -99,13 +100,7 @@ class EarlyFusion(FusionMethod):
             keep = (y >= 0) & (g.confidence_matrix(self.modalities or MODALITIES).sum(axis=1) > 0)
             Xs.append(X[keep]); ys.append(y[keep]); vs.append(val[keep]); as_.append(aro[keep])
         X = np.concatenate(Xs); y = np.concatenate(ys)
-        if y.size == 0:
-            raise EmonbValueError("no annotated grid steps with any modality present to train on")
-        classes = np.unique(y)
-        if classes.size < 2:
-            raise EmonbValueError(
-                f"the training annotations hold one class only ({EMOTIONS[classes[0]]!r}); "
-                "a classifier needs at least two")
+        check_training_classes(y, "a classifier")
         est = clone(self.estimator) if self.estimator is not None else default_classifier()
         with single_thread():
             est.fit(X, y)
