@@ -29,14 +29,14 @@ import threading
 import time
 import uuid
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ._checks import check_option, check_positive
 from .errors import EmonbError, EmonbFileError, EmonbFormatError, EmonbValueError
 
-__all__ = ["run_batch", "BatchResult", "SessionResult", "add_batch_command", "COMPLETE_MARKER"]
+__all__ = ["COMPLETE_MARKER", "BatchResult", "SessionResult", "add_batch_command", "run_batch"]
 
 #: file written inside a session store once it is complete (the resume check looks for it)
 COMPLETE_MARKER = "emonb_batch_complete.json"
@@ -289,14 +289,14 @@ def _source_kind(p: Path) -> tuple[str, Path]:
 def _raw_session_id(kind: str, p: Path) -> str:
     """A session id read cheaply, without loading the session."""
     if kind == "manifest":
-        try:
-            import yaml
+        import yaml
 
+        try:
             m = yaml.safe_load(p.read_text())
-            if isinstance(m, dict) and m.get("session_id"):
-                return str(m["session_id"])
-        except Exception:
-            pass  # the task reports the broken manifest
+        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            m = None  # the task reports the broken manifest
+        if isinstance(m, dict) and m.get("session_id"):
+            return str(m["session_id"])
         stem = p.stem
         if stem.lower() in _GENERIC_STEMS and p.parent.name:
             return p.resolve().parent.name
@@ -304,10 +304,10 @@ def _raw_session_id(kind: str, p: Path) -> str:
     if kind == "store":
         try:
             attrs = json.loads((p / ".zattrs").read_text())
-            if attrs.get("session_id"):
-                return str(attrs["session_id"])
-        except Exception:
-            pass
+        except (OSError, UnicodeDecodeError, ValueError):
+            attrs = {}
+        if isinstance(attrs, dict) and attrs.get("session_id"):
+            return str(attrs["session_id"])
     return p.stem or p.name
 
 
@@ -344,16 +344,17 @@ class _PeakMemory:
         self._stop = threading.Event()
         try:
             import psutil
-
-            self._proc = psutil.Process()
-        except Exception:  # psutil comes with distributed; stay harmless without it
+        except ImportError:  # psutil comes with distributed; stay harmless without it
             self._proc = None
+        else:
+            self._proc = psutil.Process()
+            self._errors = (OSError, psutil.Error)
 
     def _sample(self):
         try:
             self.peak = max(self.peak, self._proc.memory_info().rss)
-        except Exception:
-            pass
+        except self._errors:  # skip this sample
+            return
 
     def _run(self):
         while not self._stop.wait(self.interval):
@@ -382,18 +383,11 @@ def _limit_threads(n: int = 1) -> None:
     for k in _THREAD_ENV:
         os.environ.setdefault(k, str(n))
     torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            if torch.get_num_threads() != n:
-                torch.set_num_threads(n)
-        except Exception:
-            pass
+    if torch is not None and hasattr(torch, "set_num_threads") and torch.get_num_threads() != n:
+        torch.set_num_threads(n)
     cv2 = sys.modules.get("cv2")
-    if cv2 is not None:
-        try:
-            cv2.setNumThreads(n)
-        except Exception:
-            pass
+    if cv2 is not None and hasattr(cv2, "setNumThreads"):
+        cv2.setNumThreads(n)
 
 
 def _has_audio_track(path: Path) -> bool:
@@ -402,8 +396,8 @@ def _has_audio_track(path: Path) -> bool:
 
         with av.open(str(path)) as c:
             return bool(c.streams.audio)
-    except Exception:
-        return False  # an unreadable file is reported by the video reader itself
+    except Exception:  # noqa: BLE001  (an unreadable file is reported by the video reader itself)
+        return False
 
 
 def _load(kind: str, path: Path):
@@ -482,7 +476,7 @@ def _run_session(job: dict) -> dict:
         from distributed import get_worker
 
         rec["worker"] = get_worker().address
-    except Exception:
+    except (ImportError, ValueError):  # not on a dask worker
         pass
     caught: list = []
     with _PeakMemory() as mem:
@@ -520,9 +514,9 @@ def _run_session(job: dict) -> dict:
             rec["status"] = "ok"
         except _ReportFailed as exc:
             rec["error"] = f"report failed: {exc}"
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (failure isolation: the error goes into the record)
             rec["error"] = f"{type(exc).__name__}: {exc}"
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit inside a worker thread
+        except BaseException as exc:  # noqa: BLE001  (KeyboardInterrupt, SystemExit in a worker thread)
             rec["error"] = f"{type(exc).__name__}: {exc}"
     msgs = []
     for w in caught:
@@ -601,7 +595,7 @@ def _start_client(*, workers, scheduler, n_jobs: int, cluster_options: Mapping |
 def _n_workers(client) -> int | None:
     try:
         return len(client.scheduler_info().get("workers", {}))
-    except Exception:
+    except Exception:  # noqa: BLE001  (only used for display)
         return None
 
 
@@ -794,7 +788,7 @@ def run_batch(sources, out, *, workers: int | None = None, scheduler=None,
             job = futures[fut]
             try:
                 rec = fut.result()
-            except Exception as exc:  # the worker died (KilledWorker), was cancelled, ...
+            except Exception as exc:  # noqa: BLE001  (the worker died (KilledWorker), was cancelled, ...)
                 hint = " (the worker process died: out of memory?)" if "KilledWorker" in type(exc).__name__ else ""
                 rec = {"session_id": job["session_id"], "source": job["source"], "kind": job["kind"],
                        "status": "failed", "error": f"{type(exc).__name__}: {exc}{hint}"}
@@ -828,11 +822,11 @@ def _parse_report_param(text: str):
         import argparse
 
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        import yaml
+    import yaml
 
+    try:
         return key.strip(), yaml.safe_load(value)
-    except Exception:
+    except yaml.YAMLError:
         return key.strip(), value
 
 
