@@ -379,9 +379,14 @@ class _PeakMemory:
 
 
 def _limit_threads(n: int = 1) -> None:
-    """One thread per task for the numeric libraries already loaded in this worker."""
-    for k in _THREAD_ENV:
-        os.environ.setdefault(k, str(n))
+    """One thread per task for the numeric libraries already loaded in this worker process.
+
+    Does nothing in a main process (an in-process cluster): the user's session keeps its settings.
+    """
+    import multiprocessing
+
+    if multiprocessing.parent_process() is None:
+        return
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "set_num_threads") and torch.get_num_threads() != n:
         torch.set_num_threads(n)
@@ -574,7 +579,7 @@ def _start_client(*, workers, scheduler, n_jobs: int, cluster_options: Mapping |
     import logging
 
     n = workers or max(1, min(n_jobs, os.cpu_count() or 1))
-    opts = {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": None,
+    opts = {"n_workers": n, "threads_per_worker": 1, "processes": True, "dashboard_address": ":0",
             "silence_logs": logging.ERROR,
             "env": {k: "1" for k in _THREAD_ENV}}
     opts.update(dict(cluster_options or {}))
