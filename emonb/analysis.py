@@ -12,7 +12,7 @@ import xarray as xr
 from ._checks import check_option
 from .errors import EmonbError, EmonbValueError, EmonbWarning
 
-__all__ = ["analyze", "STEPS"]
+__all__ = ["analyze", "add_fusion", "STEPS"]
 
 #: modality -> (input node, result node, "module:function")
 STEPS: dict[str, tuple[str, str, str]] = {
@@ -107,3 +107,32 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
     d = {"/": xr.Dataset(attrs=attrs)}
     d.update({f"/{k}": v for k, v in nodes.items()})
     return xr.DataTree.from_dict(d)
+
+
+def add_fusion(tree: xr.DataTree, *, method: str = "late", rate: float = 10.0, model=None,
+               ensemble: str = "mean", errors: str = "warn") -> xr.DataTree:
+    """Fuse whatever results a session has (:func:`emonb.fuse`) and add them as its ``fused`` node.
+
+    With ``errors="warn"`` a session that cannot be fused (no result with emotions or valence and
+    arousal) is returned unchanged with a warning, and ``attrs["analysis"]["fusion"]`` says why.
+    """
+    from .fusion import fuse
+    from .session import make_tree
+
+    check_option("errors", errors, ("warn", "raise"))
+    record = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    t0 = time.perf_counter()
+    try:
+        fused = fuse(tree, method=method, model=model, rate=rate, ensemble=ensemble)
+    except EmonbError as exc:
+        if errors == "raise":
+            raise
+        warnings.warn(f"fusion skipped: {exc}", EmonbWarning, stacklevel=2)
+        record["fusion"] = {"status": "skipped", "reason": str(exc)}
+        return make_tree({n: tree[n].to_dataset(inherit=False) for n in tree.children},
+                         {**tree.attrs, "analysis": json.dumps(record)})
+    record["fusion"] = {"status": "ok", "node": "fused", "seconds": round(time.perf_counter() - t0, 3),
+                        "model": str(fused.attrs.get("model", ""))}
+    nodes = {n: tree[n].to_dataset(inherit=False) for n in tree.children}
+    nodes["fused"] = fused
+    return make_tree(nodes, {**tree.attrs, "analysis": json.dumps(record)})

@@ -1,7 +1,4 @@
-"""The ``emonb`` command line: ``emonb demo``, ``emonb analyze``, ``emonb info``, ``emonb align``.
-
-The analysis issues add ``analyze``, ``report`` and ``batch`` as they land.
-"""
+"""The ``emonb`` command line: ``demo``, ``analyze``, ``report``, ``batch``, ``info``, ``align``."""
 
 from __future__ import annotations
 
@@ -11,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import EmonbError
+from .errors import EmonbError, EmonbValueError
 
 
 def _result_lines(tree) -> list[str]:
@@ -68,29 +65,22 @@ def _analysis_status(tree) -> list[str]:
 
 
 def _add_fusion(tree, *, rate: float):
-    """Late fusion of whatever results the session has, as its ``fused`` node."""
-    import warnings
-
+    """Late fusion of whatever results the session has, as its ``fused`` node, with a printed line."""
     import numpy as np
 
-    from .errors import EmonbError, EmonbWarning
-    from .fusion import fuse
-    from .session import make_tree
+    from .analysis import add_fusion
 
-    try:
-        fused = fuse(tree, method="late", rate=rate)
-    except EmonbError as exc:
-        warnings.warn(f"fusion skipped: {exc}", EmonbWarning, stacklevel=2)
+    tree = add_fusion(tree, method="late", rate=rate)
+    if "fused" not in tree.children:
         return tree
+    fused = tree["fused"].to_dataset()
     w = fused["modality_weight"].mean("time", skipna=True)
     weights = ", ".join(f"{str(m)} {float(w.sel(modality=m)):.2f}" for m in w.modality.values)
     em = fused["fused_emotion"].mean("time", skipna=True)
     top = str(em.emotion[int(np.nanargmax(em.values))].values) if np.isfinite(em.values).any() else "-"
     print(f"  fused (late): mean modality weights {weights}; highest mean emotion {top} "
           f"{float(np.nanmax(em.values)) if np.isfinite(em.values).any() else float('nan'):.2f}")
-    nodes = {name: tree[name].to_dataset(inherit=False) for name in tree.children}
-    nodes["fused"] = fused
-    return make_tree(nodes, tree.attrs)
+    return tree
 
 
 def _cmd_demo(args) -> int:
@@ -125,13 +115,21 @@ def _cmd_demo(args) -> int:
     print("coverage of the grid (non-NaN): " + ", ".join(f"{k} {v}" for k, v in cover.items()))
     print(f"session store: {store} ({len(list(reopened.children))} nodes, reopened OK)")
     print(f"aligned grid:  {aligned_store}")
+    if args.modalities and not args.no_report:
+        from .report import run_report
+
+        t_report = time.perf_counter()
+        html = run_report(store, out / "sample_report.html", progress=not args.quiet, rate=args.rate,
+                          modalities=mods, stride=args.stride)
+        print(f"report:        {html.resolve()} ({html.stat().st_size / 1e6:.1f} MB, "
+              f"{time.perf_counter() - t_report:.1f} s; open it in any browser, it needs no network)")
     print(f"done in {time.perf_counter() - t_start:.1f} s")
     return 0
 
 
 def _cmd_analyze(args) -> int:
     from .analysis import analyze
-    from .session import format_summary, load_manifest, load_session, save_session
+    from .session import format_summary, has_audio_track, load_manifest, load_session, save_session
 
     src = Path(args.input)
     if src.suffix in (".yaml", ".yml"):
@@ -140,7 +138,7 @@ def _cmd_analyze(args) -> int:
         offsets = {}
         if args.physio_offset:
             offsets["physio"] = args.physio_offset
-        audio = args.audio if args.audio else ("video" if _has_audio(src) else None)
+        audio = args.audio if args.audio else ("video" if has_audio_track(src) else None)
         tree = load_session(video=src, audio=audio, physio=args.physio, transcript=args.transcript,
                             offsets=offsets, physio_options={"sampling_rate": args.physio_rate}
                             if args.physio_rate else None)
@@ -155,14 +153,34 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
-def _has_audio(path: Path) -> bool:
-    try:
-        import av
+def _cmd_report(args) -> int:
+    from .report import run_report
 
-        with av.open(str(path)) as c:
-            return bool(c.streams.audio)
-    except Exception:
-        return False
+    params = {}
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise EmonbValueError(f"--param needs name=value, got {item!r}")
+        try:
+            params[name.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name.strip()] = value
+    for key in ("rate", "start", "end", "store", "stride", "fusion", "device", "title", "save_to"):
+        value = getattr(args, key)
+        if value is not None:
+            params[key] = value
+    if args.modalities is not None:
+        params["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    if args.fusion == "none":
+        params["fusion"] = None
+    if args.blur_faces:
+        params["blur_faces"] = True
+    out = Path(args.out) if args.out else Path(str(Path(args.session).with_suffix("")) + ".html")
+    t0 = time.perf_counter()
+    html = run_report(args.session, out, template=args.template, keep_notebook=args.keep_notebook,
+                      progress=not args.quiet, **params)
+    print(f"report: {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
+    return 0
 
 
 def _cmd_info(args) -> int:
@@ -202,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="analysis steps, comma-separated ('' for loading and alignment only)")
     d.add_argument("--stride", type=int, default=1, help="analyse every n-th video frame")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
+    d.add_argument("--no-report", action="store_true", help="skip the HTML report")
     d.set_defaults(func=_cmd_demo)
     z = sub.add_parser("analyze", help="analyse a recording (or a session manifest) into a session store")
     z.add_argument("input", help="video file or session manifest (.yaml)")
@@ -216,6 +235,26 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--quiet", action="store_true")
     z.add_argument("--out", required=True, help="session store to write (.zarr)")
     z.set_defaults(func=_cmd_analyze)
+    r = sub.add_parser("report", help="run the report notebook on a session and write one offline HTML file")
+    r.add_argument("session", help="session store (.zarr), manifest (.yaml), video file, or 'sample'")
+    r.add_argument("--out", help="HTML file (default: beside the session, .html)")
+    r.add_argument("--modalities", help="analysis steps to cover, comma-separated (default: all)")
+    r.add_argument("--rate", type=float, help="fusion grid rate in Hz (default 10)")
+    r.add_argument("--start", type=float, help="start of the reported range (s)")
+    r.add_argument("--end", type=float, help="end of the reported range (s)")
+    r.add_argument("--fusion", help="'late' (default), 'none', or a saved fitted fusion model")
+    r.add_argument("--blur-faces", action="store_true", help="blur faces in the key frames")
+    r.add_argument("--store", help="reviewer annotation store (.sqlite)")
+    r.add_argument("--stride", type=int, help="analyse every n-th video frame when analysis is needed")
+    r.add_argument("--device", help="'auto', 'cpu' or 'cuda'")
+    r.add_argument("--title", help="report title")
+    r.add_argument("--save-to", dest="save_to", help="also write the analysed session to this store (.zarr)")
+    r.add_argument("--template", help="another report notebook with a 'parameters' cell")
+    r.add_argument("--param", action="append", metavar="NAME=VALUE",
+                   help="any template parameter (VALUE as JSON, else a string); repeatable")
+    r.add_argument("--keep-notebook", action="store_true", help="keep the executed notebook beside the HTML")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=_cmd_report)
     i = sub.add_parser("info", help="summarize a session store or manifest")
     i.add_argument("path")
     i.set_defaults(func=_cmd_info)

@@ -28,7 +28,7 @@ from .errors import EmonbFileError, EmonbFormatError, EmonbValueError
 
 __all__ = ["load_session", "sample_session", "save_session", "open_session", "summarize",
            "resolve_node", "node_summary", "load_manifest", "shift", "SAMPLE_DIR", "make_tree",
-           "save_dataset"]
+           "save_dataset", "open_source", "has_audio_track"]
 
 SAMPLE_DIR = Path(__file__).resolve().parent / "data" / "sample"
 RAW = ("video", "audio", "physio", "transcript")
@@ -234,6 +234,43 @@ def sample_session() -> xr.DataTree:
     person or moment. ``tree.attrs["sources"]`` says where each part came from.
     """
     return load_manifest(SAMPLE_DIR / "session.yaml")
+
+
+def has_audio_track(path) -> bool:
+    """Whether a media file has an audio stream (False when it cannot be opened)."""
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            return bool(c.streams.audio)
+    except Exception:
+        return False
+
+
+def open_source(src, **load_options) -> xr.DataTree:
+    """Any one-argument session source as a session tree.
+
+    ``src`` is a session tree (returned as is), ``"sample"`` (the embedded sample session), a
+    session manifest (``.yaml``/``.yml``), a session store written by :func:`save_session`
+    (``.zarr``) or a video file (its own audio track included when it has one). ``load_options``
+    go to :func:`load_session` for a video file.
+    """
+    if isinstance(src, xr.DataTree):
+        return src
+    if isinstance(src, str) and src == "sample":
+        return sample_session()
+    if not isinstance(src, (str, os.PathLike)):
+        raise EmonbValueError(f"a session source must be a path, 'sample' or a DataTree, got {type(src).__name__}")
+    p = Path(src)
+    if not p.exists():
+        raise EmonbFileError(p, "not found (expected a session manifest .yaml, a session store .zarr "
+                                "or a video file)")
+    if p.suffix.lower() in (".yaml", ".yml"):
+        return load_manifest(p)
+    if p.is_dir():
+        return open_session(p)
+    load_options.setdefault("audio", "video" if has_audio_track(p) else None)
+    return load_session(video=p, **load_options)
 
 
 # -- persistence -----------------------------------------------------------------------------------

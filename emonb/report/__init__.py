@@ -1,0 +1,223 @@
+"""Parameterized session reports: a notebook template run by papermill, exported to one HTML file.
+
+>>> eb.run_report("s01.zarr", "s01.html", modalities=["face", "voice"], rate=10)   # doctest: +SKIP
+
+The template (``notebooks/report.ipynb``, shipped inside the package as well) has a cell tagged
+``parameters``; :data:`PARAMETERS` lists them with their types and defaults. The HTML opens
+offline: charts are rendered to SVG (Altair through vl-convert), images are embedded, code cells are
+folded under "show code", and no script is loaded from anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from .._checks import require
+from ..errors import EmonbError, EmonbFileError, EmonbValueError
+
+__all__ = ["run_report", "export_html", "report_template", "PARAMETERS", "ReportError", "remote_scripts"]
+
+_NONE = type(None)
+#: name -> (accepted types, default, description). ``session`` is filled from ``src``.
+PARAMETERS: dict[str, tuple[tuple[type, ...], Any, str]] = {
+    "session": ((str,), "sample", "session store (.zarr), manifest (.yaml), video file, or 'sample'"),
+    "modalities": ((list,), ["face", "voice", "physio", "text"], "analysis steps to cover"),
+    "models": ((dict,), {}, "per-step model choice, e.g. {'face': {'expression': 'my-onnx'}}"),
+    "fusion": ((str, _NONE), "late", "'late', a saved fitted fusion model, or None"),
+    "ensemble": ((str,), "mean", "late-fusion rule: mean, product or max"),
+    "rate": ((int, float), 10.0, "fusion grid rate in Hz"),
+    "start": ((int, float, _NONE), None, "start of the reported range in session seconds"),
+    "end": ((int, float, _NONE), None, "end of the reported range in session seconds"),
+    "blur_faces": ((bool,), False, "blur faces in the key frames"),
+    "store": ((str, _NONE), None, "reviewer annotation store (.sqlite) to show annotations and agreement"),
+    "stride": ((int,), 1, "analyse every n-th video frame"),
+    "device": ((str,), "auto", "'auto', 'cpu' or 'cuda'"),
+    "key_frames": ((int,), 4, "how many key frames at expression peaks"),
+    "save_to": ((str, _NONE), None, "also write the analysed session to this store (.zarr)"),
+    "title": ((str, _NONE), None, "report title (default: the session id)"),
+}
+
+
+class ReportError(EmonbError):
+    """A report notebook failed to execute; ``notebook`` is the executed notebook kept for debugging."""
+
+    def __init__(self, message: str, notebook: Path | None = None):
+        super().__init__(message)
+        self.notebook = notebook
+
+
+def report_template() -> Path:
+    """The default template: inside the installed package, or ``notebooks/report.ipynb`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    for p in (here / "report.ipynb", here.parent.parent / "notebooks" / "report.ipynb"):
+        if p.is_file():
+            return p
+    raise EmonbFileError(here / "report.ipynb", "the report template is missing from this installation")
+
+
+def _check_parameters(params: dict, template: Path, known: dict[str, Any]) -> dict:
+    out = {}
+    for name, value in params.items():
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if isinstance(value, tuple):
+            value = list(value)
+        if name in PARAMETERS and name in known:
+            types = PARAMETERS[name][0]
+            ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+            if not ok:
+                names = " or ".join("None" if t is _NONE else t.__name__ for t in types)
+                raise EmonbValueError(f"report parameter {name!r} must be {names}, got {type(value).__name__} {value!r}")
+        if name not in known:
+            raise EmonbValueError(f"report parameter {name!r} is not in the parameters cell of {template}; "
+                                  f"it has: {', '.join(sorted(known))}")
+        out[name] = value
+    if "rate" in out and not out["rate"] > 0:
+        raise EmonbValueError(f"report parameter 'rate' must be positive, got {out['rate']!r}")
+    if "stride" in out and out["stride"] < 1:
+        raise EmonbValueError(f"report parameter 'stride' must be at least 1, got {out['stride']!r}")
+    s, e = out.get("start"), out.get("end")
+    if s is not None and e is not None and not e > s:
+        raise EmonbValueError(f"report parameters: end ({e}) must be after start ({s})")
+    return out
+
+
+def _template_parameters(template: Path) -> dict[str, Any]:
+    """Names in the template's ``parameters`` cell (a clear error when there is none)."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(template, as_version=4)
+    except Exception as exc:
+        raise EmonbFileError(template, f"not a readable notebook: {exc}") from None
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])]
+    if not cells:
+        raise EmonbValueError(f"{template}: the template has no code cell tagged 'parameters'; tag the cell "
+                              "that defines the defaults (View > Cell Toolbar > Tags in classic Jupyter, or the "
+                              "property inspector in JupyterLab)")
+    names = {}
+    for line in cells[0].source.splitlines():
+        m = re.match(r"^([A-Za-z_]\w*)\s*(?::[^=]*)?=", line)
+        if m:
+            names[m.group(1)] = None
+    return names
+
+
+def run_report(src, output, *, template=None, keep_notebook: bool = False, kernel_name: str = "python3",
+               timeout: float | None = None, progress: bool = True, **parameters) -> Path:
+    """Run the report notebook on a session and write one self-contained HTML file.
+
+    Parameters
+    ----------
+    src : str or path
+        Session store (``.zarr``), manifest (``.yaml``), video file, or ``"sample"``.
+    output : str or path
+        HTML file to write. The executed notebook goes beside it (``.ipynb``) when
+        ``keep_notebook`` is true or the run fails.
+    template : path, optional
+        Another notebook with a ``parameters`` cell (default: :func:`report_template`).
+    keep_notebook : bool
+        Keep the executed notebook after a successful run.
+    kernel_name : str
+        Jupyter kernel that executes the notebook (``python3`` is this Python).
+    timeout : float, optional
+        Seconds allowed per cell (default: no limit).
+    progress : bool
+        Papermill's progress bar over cells.
+    **parameters
+        Values for the template's parameters cell; see :data:`PARAMETERS` (``modalities``, ``models``,
+        ``fusion``, ``rate``, ``start``, ``end``, ``blur_faces``, ``store``, ...).
+
+    Returns
+    -------
+    pathlib.Path
+        The HTML file.
+
+    Raises
+    ------
+    ReportError
+        When a cell fails; the message names the cell and the kept notebook.
+    """
+    pm = require("papermill", extra="report", purpose="reports")
+
+    template = Path(template) if template is not None else report_template()
+    if not template.is_file():
+        raise EmonbFileError(template, "report template not found")
+    known = _template_parameters(template)
+    if not isinstance(src, (str, os.PathLike)):
+        raise EmonbValueError(f"run_report needs a session path or 'sample', got {type(src).__name__}")
+    if not (isinstance(src, str) and src == "sample"):
+        sp = Path(src)
+        if not sp.exists():
+            raise EmonbFileError(sp, "session not found (expected a .zarr store, a .yaml manifest or a video file)")
+        src = str(sp.resolve())
+    for key in ("store", "save_to"):
+        if isinstance(parameters.get(key), (str, os.PathLike)):
+            parameters[key] = str(Path(parameters[key]).resolve())
+    if isinstance(parameters.get("store"), str) and not Path(parameters["store"]).is_file():
+        raise EmonbFileError(Path(parameters["store"]), "annotation store not found")
+    params = _check_parameters({"session": src, **parameters}, template, known)
+    output = Path(output)
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise EmonbValueError(f"report output must be an .html file, got {output}")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    executed = output.with_suffix(".ipynb")
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(template), str(executed), parameters=params, kernel_name=kernel_name,
+                            progress_bar=progress, execution_timeout=timeout, cwd=str(output.parent),
+                            report_mode=False)
+    except pm.PapermillExecutionError as exc:
+        raise ReportError(f"the report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+                          f"The executed notebook is kept at {executed}", executed) from None
+    except Exception as exc:
+        if isinstance(exc, EmonbError):
+            raise
+        raise ReportError(f"the report could not run ({type(exc).__name__}: {exc}); "
+                          f"see {executed} if it was written", executed if executed.exists() else None) from None
+    seconds = time.perf_counter() - t0
+    export_html(executed, output, title=params.get("title") or _title(src))
+    if not keep_notebook:
+        executed.unlink(missing_ok=True)
+    _log(output, params, seconds)
+    return output
+
+
+def _title(src) -> str:
+    return "emonb report: " + (Path(src).stem if src != "sample" else "sample session")
+
+
+def _log(output: Path, params: dict, seconds: float):
+    meta = output.with_suffix(".report.json")
+    meta.write_text(json.dumps({"html": output.name, "parameters": params, "seconds": round(seconds, 2)},
+                               indent=1, default=str))
+
+
+def export_html(notebook, output, *, title: str | None = None) -> Path:
+    """Export an executed notebook to one offline HTML file (code folded, no remote scripts)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = nbformat.read(Path(notebook), as_version=4)
+    exporter = HTMLExporter(extra_template_basedirs=[str(Path(__file__).parent / "templates")],
+                            template_name="emonb_report")
+    exporter.embed_images = True
+    # cells tagged "remove-cell" (the template's own introduction and default parameters) stay out
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"remove-cell"}, enabled=True), enabled=True)
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title or Path(output).stem}})
+    remote = remote_scripts(body)
+    if remote:  # never ship a report that would fetch code when opened
+        body = re.sub(r"<script[^>]*\bsrc\s*=\s*[\"']?(https?:)?//[^>]*>\s*</script>", "", body, flags=re.I)
+    Path(output).write_text(body, encoding="utf-8")
+    return Path(output)
+
+
+def remote_scripts(html: str) -> list[str]:
+    """``src`` of every ``<script>`` in ``html`` that loads from the network (should be empty)."""
+    return re.findall(r"<script[^>]*\bsrc\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)", html, flags=re.I)

@@ -1,0 +1,508 @@
+"""The parts of a report, one function each: tables, Altair charts and key frames from a session tree.
+
+The report notebook (``notebooks/report.ipynb``) calls these; they are also handy on their own in
+a notebook. Every chart function returns ``None`` when the session has nothing to show, so the
+notebook can say so instead of drawing an empty chart.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import platform
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..errors import EmonbValueError
+from ..schema import AU_NAMES, EMOTIONS
+
+__all__ = ["prepare_session", "crop", "session_table", "provenance_table", "emotion_frame",
+           "emotion_chart", "valence_arousal_chart", "au_heatmap", "key_frames", "voice_chart",
+           "physio_chart", "spots_table", "annotation_tables", "limitations_markdown", "environment"]
+
+#: result node -> (modality label, emotion variable, valence variable, arousal variable)
+EMOTION_SOURCES = {
+    "face": ("face", "face_emotion", "face_valence", "face_arousal"),
+    "voice": ("voice", "voice_emotion", "voice_valence", "voice_arousal"),
+    "physio_features": ("physio", None, None, "physio_arousal"),
+    "text": ("text", None, "text_valence", None),
+    "fused": ("fused", "fused_emotion", "fused_valence", "fused_arousal"),
+}
+MAX_POINTS = 1500  # per series in a chart: enough for a readable line, small enough to embed
+
+
+# -- preparing the session --------------------------------------------------------------------------
+def prepare_session(session, *, modalities: Sequence[str] = ("face", "voice", "physio", "text"),
+                    models: dict | None = None, fusion: str | None = "late", ensemble: str = "mean",
+                    rate: float = 10.0, start: float | None = None, end: float | None = None,
+                    stride: int = 1, device: str = "auto", save_to: str | None = None,
+                    progress: bool = False) -> xr.DataTree:
+    """Open a session source, run the analysis steps whose results it lacks, fuse, and crop.
+
+    Parameters
+    ----------
+    session : str, path or DataTree
+        ``"sample"``, a manifest (``.yaml``), a session store (``.zarr``) or a video file.
+    modalities : list of str
+        Analysis steps the report covers; steps whose result node is already there are not rerun.
+    models : dict, optional
+        Per-step model choice, passed as the step's ``model`` option
+        (``{"face": {"expression": "my-onnx"}, "voice": "voice-emotion-ravdess"}``).
+    fusion : str or None
+        ``"late"`` (confidence-weighted, no training), a path to a fitted fusion model saved with
+        ``model.save(path)``, or ``None``/``"none"`` for no fusion.
+    ensemble : {"mean", "product", "max"}
+        Late-fusion ensemble rule.
+    rate : float
+        Fusion grid rate in Hz.
+    start, end : float, optional
+        Time range in session seconds; the face step analyses only this range.
+    stride : int
+        Analyse every ``stride``-th video frame.
+    save_to : str, optional
+        Write the analysed session to this store (``.zarr``).
+    """
+    from ..analysis import STEPS, add_fusion, analyze
+    from ..session import open_source, save_session
+
+    tree = open_source(session)
+    models = dict(models or {})
+    options: dict = {}
+    todo = []
+    for m in modalities:
+        if m not in STEPS:
+            raise EmonbValueError(f"unknown modality {m!r} in the report parameters; expected some of {list(STEPS)}")
+        if STEPS[m][1] in tree.children:
+            continue
+        todo.append(m)
+        opts = {}
+        if m in models:
+            opts["model"] = models[m]
+        if m == "face":
+            opts.update(stride=int(stride), start=start, end=end)
+        if opts:
+            options[m] = opts
+    if todo:
+        tree = analyze(tree, todo, device=device, options=options, progress=progress)
+    if fusion not in (None, "none", "") and "fused" not in tree.children:
+        if fusion == "late":
+            tree = add_fusion(tree, method="late", rate=rate, ensemble=ensemble)
+        else:
+            tree = add_fusion(tree, method="late", model=str(fusion), rate=rate)
+    if save_to:
+        save_session(tree, save_to)
+    return crop(tree, start, end)
+
+
+def crop(tree: xr.DataTree, start: float | None = None, end: float | None = None) -> xr.DataTree:
+    """The session restricted to ``start <= time <= end`` (seconds); nodes without time stay whole."""
+    from ..session import make_tree
+
+    if start is None and end is None:
+        return tree
+    nodes = {}
+    for name in tree.children:
+        ds = tree[name].to_dataset(inherit=False)
+        if "time" in ds.dims and "time" in ds.coords:
+            ds = ds.sel(time=slice(start, end))
+        nodes[name] = ds
+    return make_tree(nodes, tree.attrs)
+
+
+# -- tables -----------------------------------------------------------------------------------------
+def _attr(ds, key, default=""):
+    v = ds.attrs.get(key, default)
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def session_table(tree: xr.DataTree) -> pd.DataFrame:
+    """One row per node: what it holds, its time span and rate, and its source file."""
+    rows = []
+    for name in tree.children:
+        ds = tree[name].to_dataset(inherit=False)
+        t = ds["time"].values if "time" in ds.coords and ds.sizes.get("time", 0) else None
+        rows.append({
+            "node": name,
+            "kind": _attr(ds, "modality", "result") or "result",
+            "start_s": round(float(t[0]), 3) if t is not None else np.nan,
+            "end_s": round(float(t[-1]), 3) if t is not None else np.nan,
+            "rate_hz": round(float(_attr(ds, "sampling_rate", np.nan) or np.nan), 3),
+            "variables": len(ds.data_vars),
+            "source": str(_attr(ds, "path", "") or _attr(ds, "source", "")).rsplit("/", 1)[-1],
+            "flags": str(_attr(ds, "flags", "") or _attr(ds, "quality_flags", "")),
+        })
+    return pd.DataFrame(rows).set_index("node")
+
+
+def provenance_table(tree: xr.DataTree) -> pd.DataFrame:
+    """Per analysis step: status, model, version, license, device and seconds (from the node attrs)."""
+    from ..analysis import STEPS
+
+    record = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    steps = dict(STEPS)
+    rows = []
+    for step, rec in record.items():
+        node = rec.get("node") or (steps[step][1] if step in steps else step)
+        ds = tree[node].to_dataset(inherit=False) if node in tree.children else xr.Dataset()
+        rows.append({
+            "step": step, "status": rec.get("status", "?"), "node": node,
+            "model": _attr(ds, "model") or rec.get("model", ""),
+            "version": _attr(ds, "model_version"), "license": _attr(ds, "model_license"),
+            "device": _attr(ds, "device"), "seconds": rec.get("seconds", np.nan),
+            "note": rec.get("error") or rec.get("reason", ""),
+        })
+    return pd.DataFrame(rows, columns=["step", "status", "node", "model", "version", "license", "device",
+                                       "seconds", "note"]).set_index("step")
+
+
+def environment(parameters: dict | None = None) -> pd.DataFrame:
+    """Versions of emonb, Python and the main libraries, the platform, and the report parameters."""
+    import importlib.metadata as md
+
+    from .._version import __version__
+
+    rows = {"emonb": __version__, "python": platform.python_version(), "platform": platform.platform()}
+    for pkg in ("numpy", "xarray", "torch", "mediapipe", "onnxruntime", "neurokit2", "librosa", "altair"):
+        try:
+            rows[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            rows[pkg] = "not installed"
+    for k, v in (parameters or {}).items():
+        rows[f"parameter: {k}"] = json.dumps(v, default=str)
+    return pd.DataFrame({"value": rows})
+
+
+# -- charts -----------------------------------------------------------------------------------------
+def _thin(ds: xr.Dataset, dim: str = "time") -> xr.Dataset:
+    n = ds.sizes.get(dim, 0)
+    return ds.isel({dim: slice(None, None, int(np.ceil(n / MAX_POINTS)))}) if n > MAX_POINTS else ds
+
+
+def _first_face(da: xr.DataArray) -> xr.DataArray:
+    return da.isel(face=0) if "face" in da.dims else da
+
+
+def emotion_frame(tree: xr.DataTree) -> pd.DataFrame:
+    """Long table ``time, source, emotion, probability`` of every result with emotion probabilities."""
+    parts = []
+    for node, (label, var, _, _) in EMOTION_SOURCES.items():
+        if var is None or node not in tree.children or var not in tree[node].to_dataset():
+            continue
+        da = _first_face(_thin(tree[node].to_dataset()[[var]])[var])
+        df = da.to_dataframe(name="probability").reset_index()[["time", "emotion", "probability"]]
+        df["source"] = label
+        parts.append(df)
+    if not parts:
+        return pd.DataFrame(columns=["time", "source", "emotion", "probability"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _alt():
+    import altair as alt
+
+    return alt
+
+
+def emotion_chart(tree: xr.DataTree, *, width: int = 720):
+    """Emotion probabilities over time, one row per source (face, voice, fused)."""
+    df = emotion_frame(tree)
+    if df.empty:
+        return None
+    alt = _alt()
+    df = df.dropna(subset=["probability"])
+    return alt.Chart(df).mark_line(strokeWidth=1.2).encode(
+        x=alt.X("time:Q", title="session time (s)"),
+        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
+        color=alt.Color("emotion:N", sort=list(EMOTIONS)),
+    ).properties(width=width, height=110).facet(row=alt.Row("source:N", title=None))
+
+
+def valence_arousal_chart(tree: xr.DataTree, *, width: int = 720):
+    """Valence and arousal in [-1, 1] per modality and fused."""
+    parts = []
+    for node, (label, _, val, aro) in EMOTION_SOURCES.items():
+        if node not in tree.children:
+            continue
+        ds = _thin(tree[node].to_dataset())
+        for dim_name, var in (("valence", val), ("arousal", aro)):
+            if var and var in ds:
+                s = _first_face(ds[var]).to_series()
+                parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": dim_name,
+                                           "source": label}))
+    if not parts:
+        return None
+    alt = _alt()
+    df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
+    return alt.Chart(df).mark_line(strokeWidth=1.2).encode(
+        x=alt.X("time:Q", title="session time (s)"),
+        y=alt.Y("value:Q", scale=alt.Scale(domain=[-1, 1]), title=None),
+        color=alt.Color("source:N"),
+    ).properties(width=width, height=120).facet(row=alt.Row("measure:N", title=None))
+
+
+def au_heatmap(tree: xr.DataTree, *, bin_seconds: float = 0.5, width: int = 720):
+    """Action-unit intensity (0-1) per time bin: AUs as rows, time as columns (first face)."""
+    if "face" not in tree.children or "face_au" not in tree["face"].to_dataset():
+        return None
+    da = _first_face(tree["face"].to_dataset()["face_au"])
+    if not np.isfinite(da.values).any():
+        return None
+    t = da["time"].values
+    bins = np.floor((t - t[0]) / bin_seconds).astype(int)
+    binned = da.groupby(xr.DataArray(bins, dims="time", name="bin")).mean(skipna=True)
+    df = binned.to_dataframe(name="intensity").reset_index()
+    df["start"] = t[0] + df["bin"] * bin_seconds
+    df["stop"] = df["start"] + bin_seconds
+    df["name"] = df["au"].map(lambda a: f"{a} {AU_NAMES.get(str(a), '')}".strip())
+    alt = _alt()
+    return alt.Chart(df).mark_rect().encode(
+        x=alt.X("start:Q", title="session time (s)", scale=alt.Scale(nice=False)), x2="stop:Q",
+        y=alt.Y("name:N", title=None, sort=None),
+        color=alt.Color("intensity:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
+        tooltip=["name", "start", "intensity"],
+    ).properties(width=width, height=14 * df["au"].nunique())
+
+
+def voice_chart(tree: xr.DataTree, *, width: int = 720):
+    """Voice activity, pitch (Hz) and loudness over time."""
+    if "voice" not in tree.children:
+        return None
+    ds = _thin(tree["voice"].to_dataset())
+    parts = []
+    for var, label in (("voice_activity", "voice activity (0-1)"), ("voice_pitch", "pitch (Hz)"),
+                       ("voice_loudness", f"loudness ({ds.get('voice_loudness', xr.DataArray()).attrs.get('units', '')})")):
+        if var in ds:
+            s = ds[var].to_series()
+            parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": label}))
+    if not parts:
+        return None
+    alt = _alt()
+    df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
+    return alt.Chart(df).mark_line(strokeWidth=1).encode(
+        x=alt.X("time:Q", title="session time (s)"), y=alt.Y("value:Q", title=None),
+    ).properties(width=width, height=90).facet(row=alt.Row("measure:N", title=None)).resolve_scale(y="independent")
+
+
+PHYSIO_PANELS = (("ecg_rate", "heart rate (bpm)"), ("ppg_rate", "pulse rate (bpm)"),
+                 ("eda_tonic", "EDA tonic (uS)"), ("eda_phasic", "EDA phasic (uS)"),
+                 ("rsp_rate", "breathing rate (/min)"), ("physio_arousal", "physiological arousal"))
+
+
+def physio_chart(tree: xr.DataTree, *, width: int = 720):
+    """Heart/pulse rate, EDA tonic and phasic, breathing rate and physiological arousal over time."""
+    if "physio_features" not in tree.children:
+        return None
+    ds = _thin(tree["physio_features"].to_dataset())
+    parts = []
+    for var, label in PHYSIO_PANELS:
+        if var in ds and np.isfinite(ds[var].values).any():
+            s = ds[var].to_series()
+            parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": label}))
+    if not parts:
+        return None
+    alt = _alt()
+    df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
+    return alt.Chart(df).mark_line(strokeWidth=1).encode(
+        x=alt.X("time:Q", title="session time (s)"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+    ).properties(width=width, height=80).facet(row=alt.Row("measure:N", title=None, sort=[p[1] for p in PHYSIO_PANELS])
+                                               ).resolve_scale(y="independent")
+
+
+# -- key frames -------------------------------------------------------------------------------------
+def _peak_times(tree: xr.DataTree, n: int, min_gap: float) -> list[tuple[float, str, float, str]]:
+    """(time, emotion, probability, source) of the strongest non-neutral peaks, at least min_gap apart."""
+    src = "face" if "face" in tree.children and "face_emotion" in tree["face"].to_dataset() else None
+    if src is None:
+        return []
+    da = _first_face(tree["face"].to_dataset()["face_emotion"]).drop_sel(emotion="neutral", errors="ignore")
+    vals = da.values
+    if not np.isfinite(vals).any():
+        return []
+    best = np.nanmax(np.where(np.isfinite(vals), vals, -1), axis=1)
+    which = np.nanargmax(np.where(np.isfinite(vals), vals, -1), axis=1)
+    times = da["time"].values
+    chosen: list[tuple[float, str, float, str]] = []
+    for i in np.argsort(-best):
+        if best[i] <= 0 or len(chosen) >= n:
+            break
+        if all(abs(times[i] - c[0]) >= min_gap for c in chosen):
+            chosen.append((float(times[i]), str(da.emotion.values[which[i]]), float(best[i]), src))
+    return sorted(chosen)
+
+
+def _blur_box(img: np.ndarray, box, margin: float = 0.25) -> np.ndarray:
+    import cv2
+
+    x0, y0, x1, y1 = (float(v) for v in box)
+    w, h = x1 - x0, y1 - y0
+    x0, x1 = int(max(0, x0 - margin * w)), int(min(img.shape[1], x1 + margin * w))
+    y0, y1 = int(max(0, y0 - margin * h)), int(min(img.shape[0], y1 + margin * h))
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return img
+    k = max(3, (max(x1 - x0, y1 - y0) // 3) | 1)
+    img[y0:y1, x0:x1] = cv2.GaussianBlur(img[y0:y1, x0:x1], (k, k), 0)
+    return img
+
+
+def key_frames(tree: xr.DataTree, *, n: int = 4, blur: bool = False, min_gap: float = 1.0,
+               height: int = 200) -> tuple[bytes | None, pd.DataFrame]:
+    """Frames at the strongest expression peaks of the first face, side by side as one JPEG.
+
+    Each frame is labelled with its time, the model's top emotion and probability; with
+    ``blur=True`` every detected face in the frame is blurred (the label stays).
+
+    Returns
+    -------
+    (bytes or None, pandas.DataFrame)
+        The JPEG (``None`` when there is no video or no face) and a table of the peaks.
+    """
+    import cv2
+
+    peaks = _peak_times(tree, n, min_gap)
+    table = pd.DataFrame(peaks, columns=["time_s", "emotion", "probability", "source"])
+    if not peaks or "video" not in tree.children:
+        return None, table
+    video = tree["video"].to_dataset(inherit=False)
+    face = tree["face"].to_dataset()
+    tiles = []
+    for t, emo, p, _ in peaks:
+        img = np.ascontiguousarray(video.emonb.frame_at(t)).copy()
+        boxes = face["face_box"].sel(time=t, method="nearest").values.reshape(-1, 4)
+        for b_i, box in enumerate(boxes):
+            if not np.isfinite(box).all():
+                continue
+            if blur:
+                img = _blur_box(img, box)
+            x0, y0, x1, y1 = (int(v) for v in box)
+            cv2.rectangle(img, (x0, y0), (x1, y1), (255, 200, 0), 2)
+        scale = height / img.shape[0]
+        img = cv2.resize(img, (int(img.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
+        label = f"{t:.2f} s  {emo} {p:.2f}"
+        cv2.rectangle(img, (0, 0), (img.shape[1], 22), (0, 0, 0), -1)
+        cv2.putText(img, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        tiles.append(img)
+    strip = np.concatenate([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles], axis=1)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(strip, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    return (bytes(buf) if ok else None), table
+
+
+# -- spots, annotations -----------------------------------------------------------------------------
+def spots_table(tree: xr.DataTree) -> pd.DataFrame | None:
+    """Spotted micro/macro expressions (the ``spots`` node) as a table, or None."""
+    if "spots" not in tree.children:
+        return None
+    ds = tree["spots"].to_dataset()
+    if not ds.sizes.get("spot", 0):
+        return pd.DataFrame()
+    return ds.to_dataframe().reset_index(drop=True)
+
+
+def annotation_tables(store, tree: xr.DataTree | None = None, *, session: str | None = None
+                      ) -> dict[str, pd.DataFrame]:
+    """Reviewer annotations of a session and, with two or more reviewers or a model, agreement.
+
+    Returns a dict with ``annotations`` (always), ``agreement`` (per-label kappa/alpha between
+    reviewers and model vs reviewer, when computable) and ``segments`` (segment-overlap agreement).
+    """
+    from ..review import AnnotationStore, agreement, segment_agreement
+
+    st = store if isinstance(store, AnnotationStore) else AnnotationStore(store)
+    sid = session or (str(tree.attrs.get("session_id")) if tree is not None else None)
+    if sid not in st.sessions():
+        sid = st.sessions()[0] if len(st.sessions()) == 1 else sid
+    df = st.to_dataframe(session=sid)
+    df = df[~df["deleted"]] if "deleted" in df else df
+    out = {"annotations": df[[c for c in ("reviewer", "onset", "offset", "label", "intensity", "confidence", "note")
+                              if c in df.columns]].reset_index(drop=True)}
+    if df.empty:
+        return out
+    model = tree["face"].to_dataset() if tree is not None and "face" in tree.children else None
+    try:
+        out["agreement"] = agreement(st, session=sid, model=model)
+    except EmonbValueError as exc:
+        out["agreement_note"] = pd.DataFrame({"note": [str(exc)]})
+    if df["reviewer"].nunique() >= 2:
+        out["segments"] = segment_agreement(st, session=sid)
+    return out
+
+
+def _flag_names(da: xr.DataArray) -> pd.Series:
+    """Flag codes as their names (CF ``flag_values`` / ``flag_meanings``)."""
+    vals = np.asarray(da.values).ravel()
+    codes, meanings = da.attrs.get("flag_values"), da.attrs.get("flag_meanings")
+    if codes is not None and meanings:
+        names = dict(zip(np.atleast_1d(codes).tolist(), str(meanings).split()))
+        return pd.Series([names.get(int(v), str(v)) if np.isfinite(v) else "nan" for v in vals.astype(float)])
+    return pd.Series(vals.astype(str))
+
+
+# -- limitations ------------------------------------------------------------------------------------
+def limitations_markdown(tree: xr.DataTree) -> str:
+    """What the numbers in this report can and cannot say: honesty note, per-model limits, data quality."""
+    from ..models import list_models
+
+    lines = [
+        "Emotion inferred from a face, a voice, a heartbeat or words is a **probability about an expression**, "
+        "not a fact about what the person felt. Every label in this report comes with its probability and "
+        "the model that produced it.",
+        "",
+    ]
+    try:
+        specs = list_models()
+    except Exception:  # a broken plugin must not take the report down
+        specs = pd.DataFrame()
+    used = set()
+    for name in tree.children:
+        ds = tree[name].to_dataset(inherit=False)
+        for key in ("model", "mesh_model", "expression_model", "au_model", "vad_model"):
+            for part in str(ds.attrs.get(key, "")).split(" + "):
+                if part:
+                    used.add(part.strip())
+    rows = [m for m in sorted(used) if m in getattr(specs, "index", [])]
+    if rows:
+        lines.append("| model | license | trained on | known limits |")
+        lines.append("|---|---|---|---|")
+        for m in rows:
+            s = specs.loc[m]
+            cell = [str(s.get(k, "")).replace("|", "/").replace("\n", " ") for k in ("license", "training_data", "limitations")]
+            lines.append(f"| {m} | " + " | ".join(cell) + " |")
+        lines.append("")
+    quality = []
+    if "face" in tree.children:
+        f = tree["face"].to_dataset()
+        if "face_score" in f and f.sizes.get("time", 0):
+            seen = np.isfinite(_first_face(f["face_score"]).values)
+            quality.append(f"- Face: no face in {100 * (1 - seen.mean()):.0f}% of analysed frames (NaN there, not zero).")
+        if "face_occluded" in f:
+            occ = _first_face(f["face_occluded"]).values
+            if np.isfinite(occ).any():
+                quality.append(f"- Face: occluded or turned away in {100 * np.nanmean(occ):.0f}% of frames with a face.")
+    if "voice" in tree.children:
+        v = tree["voice"].to_dataset()
+        flags = str(v.attrs.get("quality_flags", ""))
+        snr = v.attrs.get("snr_db")
+        quality.append(f"- Voice: SNR {float(snr):.0f} dB" + (f"; flags: {flags}" if flags else "") if snr is not None
+                       else f"- Voice: flags: {flags or 'none'}")
+        if "emotion_note" in v.attrs:
+            quality.append(f"- Voice model: {v.attrs['emotion_note']}")
+    if "physio_features" in tree.children:
+        p = tree["physio_features"].to_dataset()
+        for sig in ("ecg", "ppg", "eda", "rsp", "emg"):
+            if f"{sig}_flag" in p:
+                fl = _flag_names(p[f"{sig}_flag"]).value_counts(normalize=True)
+                bad = {k: v for k, v in fl.items() if k not in ("ok", "", "nan")}
+                quality.append(f"- {sig.upper()}: " + (", ".join(f"{k} {100 * v:.0f}%" for k, v in bad.items())
+                                                      if bad else "signal quality ok throughout"))
+    if "text" in tree.children and "note" in tree["text"].attrs:
+        quality.append(f"- Text: {tree['text'].attrs['note']}")
+    if quality:
+        lines.append("**Data quality in this session**")
+        lines.append("")
+        lines.extend(quality)
+    lines.append("")
+    lines.append("Fused estimates weight each modality by its confidence; a modality that is absent or "
+                 "of low quality contributes little, and the `modality_weight` panel shows how much each one counted.")
+    return "\n".join(lines)

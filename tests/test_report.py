@@ -1,0 +1,138 @@
+"""Reports: parameters, the papermill run, the offline HTML, failures that keep the executed notebook."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import emonb as eb
+from emonb.errors import EmonbFileError, EmonbValueError
+from emonb.report import PARAMETERS, ReportError, _template_parameters, remote_scripts, report_template
+
+pytest.importorskip("papermill")
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def _template(tmp_path, cells, *, tag=True) -> Path:
+    nb = nbformat.v4.new_notebook()
+    first = nbformat.v4.new_code_cell("session = 'sample'\nvalue = 1")
+    if tag:
+        first.metadata["tags"] = ["parameters"]
+    nb.cells = [first] + [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    p = tmp_path / "tpl.ipynb"
+    nbformat.write(nb, p)
+    return p
+
+
+def test_default_template_declares_every_documented_parameter():
+    names = _template_parameters(report_template())
+    assert set(PARAMETERS) == set(names)
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("rate", "ten", "'rate' must be int or float"),
+    ("rate", 0, "'rate' must be positive"),
+    ("modalities", "face", "'modalities' must be list"),
+    ("blur_faces", 1, "'blur_faces' must be bool"),
+    ("stride", 0, "at least 1"),
+    ("bogus", 1, "not in the parameters cell"),
+])
+def test_wrong_parameters_are_refused_before_running(tmp_path, name, value, match):
+    with pytest.raises(EmonbValueError, match=match):
+        eb.run_report("sample", tmp_path / "r.html", **{name: value})
+    assert not (tmp_path / "r.ipynb").exists()
+
+
+def test_bad_paths_and_templates(tmp_path):
+    with pytest.raises(EmonbFileError, match="session not found"):
+        eb.run_report(tmp_path / "missing.zarr", tmp_path / "r.html")
+    with pytest.raises(EmonbFileError, match="annotation store not found"):
+        eb.run_report("sample", tmp_path / "r.html", store=str(tmp_path / "none.sqlite"))
+    with pytest.raises(EmonbValueError, match="no code cell tagged 'parameters'"):
+        eb.run_report("sample", tmp_path / "r.html", template=_template(tmp_path, ["x = 1"], tag=False))
+    with pytest.raises(EmonbValueError, match=r"\.html"):
+        eb.run_report("sample", tmp_path / "r.pdf")
+    with pytest.raises(EmonbValueError, match="end .* after start"):
+        eb.run_report("sample", tmp_path / "r.html", start=5.0, end=2.0)
+
+
+def test_failed_report_keeps_the_executed_notebook(tmp_path):
+    tpl = _template(tmp_path, ["assert value == 7", "raise RuntimeError('broken on purpose: ' + str(value))"])
+    with pytest.raises(ReportError, match="broken on purpose: 7") as info:
+        eb.run_report("sample", tmp_path / "out" / "r.html", template=tpl, value=7, progress=False)
+    kept = info.value.notebook
+    assert kept is not None and kept.exists()
+    nb = nbformat.read(kept, as_version=4)
+    assert any(o.get("ename") == "RuntimeError" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert not (tmp_path / "out" / "r.html").exists()
+
+
+def test_remote_script_detection():
+    assert remote_scripts('<script src="https://cdn.example/x.js"></script><script>var a;</script>') == \
+        ["https://cdn.example/x.js"]
+    assert remote_scripts("<script src='//cdn.example/y.js'></script>") == ["//cdn.example/y.js"]
+    assert remote_scripts('<script src="local.js"></script>') == []
+
+
+def _annotated_store(path: Path) -> Path:
+    store = eb.review.AnnotationStore(path, session="sample")
+    for reviewer, shift in (("dr_lee", 0.0), ("dr_kim", 0.3)):
+        store.add(9.5 + shift, 14.0, label="happiness", reviewer=reviewer, confidence=0.9)
+        store.add(1.0, 3.0 + shift, label="sadness", reviewer=reviewer, note="looks down")
+    store.close()
+    return path
+
+
+def test_report_on_the_sample_session_is_self_contained(tmp_path):
+    """The full path a user takes: analysis inside the report, annotations, blurred key frames."""
+    store = _annotated_store(tmp_path / "reviews.sqlite")
+    out = eb.run_report("sample", tmp_path / "report.html", modalities=["face", "voice", "physio", "text"],
+                        stride=4, blur_faces=True, store=str(store), save_to=str(tmp_path / "s.zarr"),
+                        progress=False)
+    html = out.read_text()
+    assert remote_scripts(html) == []
+    assert not re.search(r"<link[^>]+href=[\"']https?://", html)
+    assert "Traceback" not in html
+    for heading in ("Session and provenance", "Emotions over time", "Valence and arousal", "Facial action units",
+                    "Key frames", "Voice", "Physiology", "Reviewer annotations", "Limitations"):
+        assert heading in html
+    assert html.count("data:image/svg+xml") >= 5          # charts rendered to SVG, embedded
+    assert "data:image/jpeg" in html                      # key frames embedded
+    assert "Faces are blurred" in html
+    assert "dr_kim" in html and "kappa" in html           # annotations and agreement
+    assert "mini-xception-fer" in html and "CC BY-NC-SA" in html  # provenance and licenses
+    assert "probability about an expression" in html
+    assert "show code" in html and "<details" in html     # code folded
+    assert "session = " not in html.split("show code")[0]  # the template's defaults cell is not shown
+    assert (tmp_path / "s.zarr").exists()
+    assert not (tmp_path / "report.ipynb").exists()       # removed after a successful run
+    assert (tmp_path / "report.report.json").exists()
+
+
+def test_report_on_a_store_without_video_or_face(tmp_path):
+    tree = eb.analyze(eb.sample_session(), ["physio", "text"], progress=False)
+    nodes = {n: tree[n].to_dataset(inherit=False) for n in tree.children if n != "video"}
+    from emonb.session import make_tree
+
+    store = eb.save_session(make_tree(nodes, tree.attrs), tmp_path / "physio_only.zarr")
+    out = eb.run_report(store, tmp_path / "p.html", modalities=["physio", "text"], keep_notebook=True,
+                        progress=False)
+    html = out.read_text()
+    assert "No face analysis in this session" in html
+    assert "No video frames with a face" in html
+    assert "Physiology" in html and html.count("data:image/svg+xml") >= 2  # physio and valence/arousal charts
+    assert (tmp_path / "p.ipynb").exists()
+    assert remote_scripts(html) == []
+
+
+def test_cli_report_and_errors(tmp_path, capsys):
+    from emonb.cli import main
+
+    assert main(["report", str(tmp_path / "nope.zarr")]) == 2
+    assert "session not found" in capsys.readouterr().err
+    assert main(["report", "sample", "--param", "rate=\"x\"", "--out", str(tmp_path / "x.html")]) == 2
+    assert "'rate' must be int or float" in capsys.readouterr().err
