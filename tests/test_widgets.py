@@ -190,6 +190,34 @@ def test_review_queue_ranks_uncertain_disagreeing_segments(session):
     assert [d["score"] for d in q] == sorted((d["score"] for d in q), reverse=True)
 
 
+def test_spots_and_annotations_appear_on_the_timeline_and_in_the_queue(session):
+    from emonb.widgets.timeline import timeline_tracks
+
+    spots = xr.Dataset({"onset": ("spot", [0.2, 0.9]), "offset": ("spot", [0.5, 1.3]),
+                        "kind": ("spot", np.array(["micro", "macro"], dtype=object)),
+                        "regions": ("spot", np.array(["mouth", "brows,eyes"], dtype=object)),
+                        "strength": ("spot", [2.0, 4.0])}, attrs={"method": "toy-spotter"})
+    ann = xr.Dataset({"onset": ("annotation", [0.1]), "duration": ("annotation", [0.3]),
+                      "label": ("annotation", np.array(["happiness"], dtype=object)),
+                      "reviewer": ("annotation", np.array(["dr_lee"], dtype=object))})
+    nodes = {n: session[n].to_dataset() for n in session.children}
+    tree = xr.DataTree.from_dict({**nodes, "spots": spots, "annotations": ann})
+    tracks = timeline_tracks(tree, start=0.0, end=1.5)
+    iv = {t["name"]: t for t in tracks if t.get("kind") == "intervals"}
+    assert [(d["onset"], d["offset"], d["label"]) for d in iv["spotted expressions"]["intervals"]] == \
+        [(0.2, 0.5, "micro"), (0.9, 1.3, "macro")]
+    assert iv["reviewer annotations"]["intervals"] == [{"onset": 0.1, "offset": 0.4, "label": "happiness · dr_lee"}]
+    assert iv["spotted expressions"]["model"] == "toy-spotter"
+    assert [t["onset"] for t in timeline_tracks(tree, start=0.6, end=1.5)[-2]["intervals"]] == [0.9]
+    q = review_queue(tree, window=0.5)
+    spotted = [d for d in q if d["reason"].startswith("spotted")]
+    assert [(d["onset"], d["score"]) for d in spotted] == [(0.9, 1.0), (0.2, 0.875)]
+    assert "brows,eyes" in spotted[0]["reason"]
+    assert [d["score"] for d in q] == sorted((d["score"] for d in q), reverse=True)
+    tree_no_face = xr.DataTree.from_dict({"spots": spots})
+    assert len(review_queue(tree_no_face)) == 2
+
+
 def test_front_end_sources_ship_with_the_widgets():
     from emonb.widgets._assets import asset_dir
 

@@ -32,6 +32,27 @@ function drawOverlay(ctx, overlay) {
 
 const COLORS = ["#dc2626", "#65a30d", "#7c3aed", "#f59e0b", "#2563eb", "#0891b2", "#64748b", "#db2777"];
 
+// interval tracks (spotted expressions, annotations): one colour per label, labels on wide boxes
+function drawIntervals(ctx, track, w, h) {
+  const span = track.end - track.start;
+  const colour = new Map();
+  ctx.font = "10px sans-serif";
+  for (const iv of track.intervals || []) {
+    const key = iv.label.split(" · ")[0];
+    if (!colour.has(key)) colour.set(key, COLORS[colour.size % COLORS.length]);
+    const x0 = ((iv.onset - track.start) / span) * w;
+    const x1 = Math.max(x0 + 2, ((iv.offset - track.start) / span) * w);
+    ctx.fillStyle = colour.get(key);
+    ctx.globalAlpha = 0.35;
+    ctx.fillRect(x0, 6, x1 - x0, h - 12);
+    ctx.globalAlpha = 1;
+    if (x1 - x0 > ctx.measureText(iv.label).width + 4) {
+      ctx.fillStyle = "#111827";
+      ctx.fillText(iv.label, x0 + 2, h / 2 + 3);
+    }
+  }
+}
+
 function drawTrack(canvas, track) {
   const ctx = canvas.getContext("2d");
   const w = canvas.width;
@@ -39,6 +60,10 @@ function drawTrack(canvas, track) {
   ctx.clearRect(0, 0, w, h);
   ctx.fillStyle = "#f8fafc";
   ctx.fillRect(0, 0, w, h);
+  if (track.kind === "intervals") {
+    drawIntervals(ctx, track, w, h);
+    return;
+  }
   track.series.forEach((s, k) => {
     const vals = s.values;
     let lo = track.range ? track.range[0] : Infinity;

@@ -287,11 +287,12 @@ def review_queue(tree: xr.DataTree, *, n: int = 10, window: float = 1.0) -> list
     list of dict
         ``onset``, ``offset`` (s), ``score`` (higher = review first), ``reason``.
     """
+    spotted = _spot_items(tree)
     if "face" not in tree.children:
-        return []
+        return spotted[:n]
     face = tree["face"].to_dataset()
     if "face_emotion" not in face or "time" not in face.coords or face.sizes.get("time", 0) == 0:
-        return []
+        return spotted[:n]
     p = face["face_emotion"]
     if "face" in p.dims:
         p = p.isel(face=0)
@@ -323,4 +324,25 @@ def review_queue(tree: xr.DataTree, *, n: int = 10, window: float = 1.0) -> list
                         "reason": reason})
         start += window
     out.sort(key=lambda d: -d["score"])
-    return out[:n]
+    # spotted expressions are short and easy to miss: each gets its own place in the queue
+    return sorted(out[:n] + spotted, key=lambda d: -d["score"])[:n + len(spotted)]
+
+
+def _spot_items(tree: xr.DataTree) -> list[dict]:
+    """Queue entries for the spotted micro/macro-expressions of a ``spots`` node (score 0.75..1)."""
+    if "spots" not in tree.children:
+        return []
+    ds = tree["spots"].to_dataset()
+    if not ds.sizes.get("spot", 0):
+        return []
+    strength = ds["strength"].to_numpy().astype(float) if "strength" in ds else np.ones(ds.sizes["spot"])
+    top = np.nanmax(strength) if np.isfinite(strength).any() else 1.0
+    items = []
+    for i in range(ds.sizes["spot"]):
+        kind = str(ds["kind"].values[i]) if "kind" in ds else "expression"
+        regions = str(ds["regions"].values[i]) if "regions" in ds else ""
+        rel = float(strength[i] / top) if top > 0 and np.isfinite(strength[i]) else 0.0
+        items.append({"onset": float(ds["onset"].values[i]), "offset": float(ds["offset"].values[i]),
+                      "score": round(0.75 + 0.25 * rel, 4),
+                      "reason": f"spotted {kind}-expression" + (f" ({regions})" if regions else "")})
+    return items

@@ -35,11 +35,42 @@ def _clean(a: np.ndarray) -> list:
     return [None if not np.isfinite(x) else round(float(x), 4) for x in a]
 
 
+def interval_tracks(tree, *, start: float, end: float, limit: int = 2000) -> list[dict]:
+    """Interval tracks: spotted expressions (``spots`` node) and reviewer annotations (``annotations``).
+
+    Each is ``{"name", "kind": "intervals", "start", "end", "series": [], "intervals": [{"onset",
+    "offset", "label"}]}``; at most ``limit`` intervals inside ``start``..``end`` are sent.
+    """
+    out = []
+    sources = (("spots", "spotted expressions", "spot", "onset", "offset", "kind"),
+               ("annotations", "reviewer annotations", "annotation", "onset", "offset", "label"))
+    for node, title, dim, on, off, lab in sources:
+        if node not in tree.children:
+            continue
+        ds = tree[node].to_dataset()
+        if not ds.sizes.get(dim, 0) or on not in ds:
+            continue
+        onset = ds[on].to_numpy().astype(float)
+        offset = ds[off].to_numpy().astype(float) if off in ds else \
+            onset + ds["duration"].to_numpy().astype(float)
+        labels = ds[lab].to_numpy().astype(str) if lab in ds else np.full(onset.size, node)
+        if "reviewer" in ds:
+            labels = np.char.add(np.char.add(labels, " · "), ds["reviewer"].to_numpy().astype(str))
+        keep = (offset >= start) & (onset <= end) & np.isfinite(onset) & np.isfinite(offset)
+        items = [{"onset": round(float(a), 4), "offset": round(float(b), 4), "label": str(c)}
+                 for a, b, c in zip(onset[keep], offset[keep], labels[keep])][:limit]
+        out.append({"name": title, "kind": "intervals", "units": "", "start": start, "end": end,
+                    "series": [], "range": None, "intervals": items,
+                    "model": str(ds.attrs.get("method", ds.attrs.get("model", "")))})
+    return out
+
+
 def timeline_tracks(tree, *, start: float, end: float, points: int = 600) -> list[dict]:
     """Tracks for the scrubber: ``{"name", "units", "times", "series": [{"label", "values"}], "range"}``.
 
     Each series is binned to at most ``points`` samples between ``start`` and ``end`` (s), so a
-    one-hour session sends the same few kilobytes as a one-minute one. Missing = null.
+    one-hour session sends the same few kilobytes as a one-minute one. Missing = null. Spotted
+    expressions and reviewer annotations follow as interval tracks (:func:`interval_tracks`).
     """
     if not isinstance(tree, xr.DataTree) or not end > start:
         return []
@@ -84,4 +115,4 @@ def timeline_tracks(tree, *, start: float, end: float, points: int = 600) -> lis
         out.append({"name": title, "units": ", ".join(sorted(u for u in units if u)), "start": start,
                     "end": end, "series": series, "range": rng,
                     "model": str(ds.attrs.get("model", ""))})
-    return out
+    return out + interval_tracks(tree, start=start, end=end)
