@@ -20,6 +20,7 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "voice": ("audio", "voice", "emonb.models.voice.analyze:analyze_voice"),
     "physio": ("physio", "physio_features", "emonb.models.physio.analyze:analyze_physio"),
     "text": ("transcript", "text", "emonb.models.text.analyze:analyze_text"),
+    "spot": ("face", "spots", "emonb.spotting.core:spot_expressions"),
 }
 
 
@@ -39,8 +40,9 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
     ----------
     tree : xarray.DataTree
         A session (:func:`emonb.load_session`, :func:`emonb.sample_session`).
-    modalities : sequence of {"face", "voice", "physio", "text"}
-        Steps to run; a step whose input node is missing is skipped and noted.
+    modalities : sequence of {"face", "voice", "physio", "text", "spot"}
+        Steps to run; a step whose input node is missing is skipped and noted. ``"spot"``
+        (expression spotting, node ``spots``) reads the ``face`` node, so it runs after ``"face"``.
     device : str
         Passed to the steps that run neural networks (``"auto"``, ``"cpu"``, ``"cuda"``).
     options : dict, optional
@@ -62,12 +64,16 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
     modalities = [modalities] if isinstance(modalities, str) else list(modalities)
     for m in modalities:
         check_option("modality", m, tuple(STEPS))
+    if "spot" in modalities and "face" in modalities[modalities.index("spot"):]:
+        modalities.remove("spot")
+        modalities.insert(modalities.index("face") + 1, "spot")
     options = {k: dict(v) for k, v in (options or {}).items()}
     unknown = set(options) - set(STEPS)
     if unknown:
         raise EmonbValueError(f"options for unknown modalities {sorted(unknown)}; expected {list(STEPS)}")
     nodes = {name: tree[name].to_dataset(inherit=False) for name in tree.children}
     record = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    produced: set[str] = set()
     for m in modalities:
         src_node, out_node, fn_name = STEPS[m]
         if src_node not in nodes:
@@ -76,17 +82,21 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
         opts = dict(options.get(m, {}))
         if m == "face":
             opts.setdefault("device", device)
-        if m in ("face", "voice", "physio"):
+        if m in ("face", "voice", "physio", "spot"):
             opts.setdefault("progress", progress)
         t0 = time.perf_counter()
+        src = tree  # a step whose input was made in this run sees it
+        if src_node in produced:
+            src = xr.DataTree.from_dict({"/": xr.Dataset(attrs=dict(tree.attrs)),
+                                         **{f"/{k}": v for k, v in nodes.items()}})
         try:
             fn = _function(fn_name)
             try:
-                result = fn(tree, **opts)
+                result = fn(src, **opts)
             except TypeError as exc:
                 if "progress" in str(exc) and "progress" in opts:
                     opts.pop("progress")
-                    result = fn(tree, **opts)
+                    result = fn(src, **opts)
                 else:
                     raise
         except Exception as exc:
@@ -100,6 +110,7 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
         if isinstance(result, xr.DataTree):
             result = result.to_dataset()
         nodes[out_node] = result
+        produced.add(out_node)
         record[m] = {"status": "ok", "node": out_node, "seconds": round(time.perf_counter() - t0, 3),
                      "model": str(result.attrs.get("model", ""))}
     attrs = dict(tree.attrs)

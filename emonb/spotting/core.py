@@ -246,11 +246,13 @@ def _running_median(f: np.ndarray, window: int, step: int) -> np.ndarray:
     half = max(window // 2, 1)
     sub = flat[grid]
     hw = max(half // max(step, 1), 1)
-    med = np.empty_like(sub)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN windows
-        for i in range(len(grid)):
-            med[i] = np.nanmedian(sub[max(i - hw, 0): i + hw + 1], axis=0)
+    ok = np.isfinite(sub).all(axis=1)
+    med = np.full_like(sub, np.nan)
+    for i in range(len(grid)):
+        lo, hi = max(i - hw, 0), i + hw + 1
+        rows = sub[lo:hi][ok[lo:hi]]
+        if len(rows):
+            med[i] = np.median(rows, axis=0)
     out = np.empty_like(flat)
     t = np.arange(T)
     for j in range(flat.shape[1]):
@@ -430,7 +432,9 @@ def spot_landmarks(landmarks, *, fps: float, micro_window: float = DEFAULTS["mic
     blink = blink_mask(aligned, fps, ratio=blink_ratio) if blinks and valid.any() else np.zeros(T, bool)
 
     # displacement from the neutral (running-median) face, per region
-    base = _running_median(f, max(int(round(baseline * fps)), 3), max(int(round(fps / 10)), 1))
+    used = sorted({i for r in regions for i in REGIONS[r]})
+    base = np.full_like(f, np.nan)
+    base[:, used] = _running_median(f[:, used], max(int(round(baseline * fps)), 3), max(int(round(fps / 8)), 1))
     disp = np.full((T, len(regions)), np.nan)
     contrast = np.zeros((2, T, len(regions)))
     zs = np.zeros((2, T, len(regions)))
@@ -692,6 +696,8 @@ def spot_expressions(src, *, face: int = 0, fps: float | None = None,
               "regions": list(REGION_NAMES if regions is None else regions),
               "pose_correction": bool(pose_correction),
               "head_tolerance": None if head_tolerance is None else check_positive("head_tolerance", head_tolerance)}
+    for r in params["regions"]:
+        check_option("region", r, REGION_NAMES)
     if not 0.0 < params["extent"] < 0.5:
         raise EmonbValueError(f"extent must be between 0 and 0.5, got {extent!r}")
     if params["min_duration"] >= params["max_duration"]:
@@ -707,8 +713,10 @@ def spot_expressions(src, *, face: int = 0, fps: float | None = None,
         if fps is None:
             raise EmonbValueError("spot_expressions: a landmark array needs fps=")
         fps_ = check_positive("fps", fps)
-        if L.ndim != 3:
+        if L.ndim != 3 or L.shape[2] not in (2, 3):
             raise EmonbValueError(f"landmarks must have shape (time, 478, 2 or 3), got {L.shape}")
+        if L.shape[1] != 478:
+            raise EmonbValueError(f"landmarks need the 478-point MediaPipe mesh, got {L.shape[1]} points")
         times = np.arange(L.shape[0]) / fps_
         frame_index = np.arange(L.shape[0])
         source = "landmark array"

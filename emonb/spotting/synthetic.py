@@ -330,10 +330,10 @@ class _Scene:
         self.fps = check_positive("fps", fps)
         self.duration = check_positive("duration", duration)
         rng = np.random.default_rng(seed)
+        self.events = _normalise_events(events, self.duration, rng)
         self.face = _Face.from_mesh(np.asarray(lm, float))
         n = int(round(self.duration * self.fps))
         self.times = np.arange(n) / self.fps
-        self.events = _normalise_events(events, self.duration, rng)
         self.fields = {a: self.face.field(a) for a in {e["action"] for e in self.events}}
         self.head = _head_motion(self.times, head_motion, rng, self.duration)
         # blinks, in the gaps between expressions (not part of the truth)
