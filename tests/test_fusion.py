@@ -130,6 +130,9 @@ def test_ensembles_and_weights(complementary):
     face_only = eb.fuse(tree, weights={"voice": 0.0, "physio": 0.0, "text": 0.0})
     fw = face_only["modality_weight"].sel(modality="face").values
     assert np.nanmin(fw) == 1.0
+    # the result records the weights it was made with, defaults filled in
+    assert json.loads(face_only.attrs["weights"])["emotion"] == {"face": 1.0, "voice": 0.0, "physio": 0.0, "text": 0.0}
+    assert json.loads(mx.attrs["weights"])["arousal"] == eb.fusion.DEFAULT_WEIGHTS
     with pytest.raises(EmonbValueError, match="ensemble"):
         eb.fuse(tree, ensemble="vote")
     with pytest.raises(EmonbValueError, match="unknown modalities"):

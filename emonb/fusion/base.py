@@ -188,7 +188,9 @@ def to_dataset(grid: FusionGrid, pred: Prediction, method: FusionMethod, *, extr
         coords={"time": ("time", grid.time, {"units": "s", "long_name": "session time"}),
                 "emotion": list(EMOTIONS), "modality": list(MODALITIES)},
     )
-    weights = getattr(method, "weights_", None) or getattr(method, "weights", None) or {}
+    # the weights actually used (defaults filled in), so the result says what produced it
+    weights = method._weights() if hasattr(method, "_weights") else \
+        (getattr(method, "weights_", None) or getattr(method, "weights", None) or {})
     params = {k: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
               for k, v in method.params().items()}
     ds.attrs = {
