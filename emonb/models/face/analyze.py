@@ -106,12 +106,21 @@ class FacePipeline:
         size = getattr(self.expression.spec, "input_size", None) or (64, 64)
         return int(size[0])
 
+    def face_scores(self, rgb: np.ndarray, res: MeshResult) -> np.ndarray:
+        """BlazeFace score per mesh face (NaN for all when ``detector_score`` is off)."""
+        if not res.n_faces:
+            return np.zeros(0, np.float32)
+        if not self.detector_score:
+            return np.full(res.n_faces, np.nan, np.float32)
+        return self.mesh.detector_scores(rgb, boxes_from_landmarks(res.landmarks))
+
     def frame_faces(self, rgb: np.ndarray, res: MeshResult, *, scale: float = 1.0,
-                    want_score: bool = True) -> tuple[_Faces, np.ndarray]:
+                    want_score: bool = True, score: np.ndarray | None = None) -> tuple[_Faces, np.ndarray]:
         """Everything except the expression: returns (faces, crops) for one frame.
 
         ``rgb`` is the frame the mesh ran on; landmarks are rescaled by ``1 / scale`` to the
-        original frame's pixels.
+        original frame's pixels. ``score``: the faces' detector scores when already computed
+        (:meth:`face_scores`); otherwise they are computed here if ``want_score``.
         """
         import cv2
 
@@ -124,13 +133,13 @@ class FacePipeline:
             gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
             crops = align_crops(gray, res.landmarks, size=self.crop_size)
             sharp = crop_sharpness(crops)
-            boxes_a = boxes_from_landmarks(res.landmarks)
-            score = (self.mesh.detector_scores(rgb, boxes_a) if (self.detector_score and want_score)
-                     else np.full(n, np.nan, np.float32))
+            if score is None:
+                score = self.face_scores(rgb, res) if want_score else np.full(n, np.nan, np.float32)
             outside = fraction_outside(res.landmarks, w, h)
         else:
             crops = np.zeros((0, self.crop_size, self.crop_size), np.uint8)
             sharp = score = outside = np.zeros(0, np.float32)
+        score = np.asarray(score, np.float32)
         lm = res.landmarks / np.float32(scale) if scale != 1.0 else res.landmarks
         faces = _Faces(box=boxes_from_landmarks(lm), score=score, landmarks=lm, blendshape=res.blendshapes,
                        pose=None, au=None, emotion=None, facs=None, sharpness=sharp, outside=outside,
@@ -529,7 +538,9 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     fps : float, optional
         Frame rate for an array stack (time = index / fps); ignored for files.
     threads : bool
-        Decode in a background thread while the models run.
+        Decode in a background thread, and run crops, expression model and AUs of one chunk in
+        another thread while the mesh runs on the next chunk. ``False``: everything in the calling
+        thread (same results, slower).
     track_timeout : float
         Seconds a lost face keeps its ``face`` id.
     min_track : int
@@ -646,44 +657,84 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     last_score_t = -np.inf
     last_n = -1
     slot_score = np.full(max_faces, np.nan, np.float32)
+
+    def post(times, frames, meshes):
+        """Crops, expression model, AUs and pose of one chunk (in the worker thread)."""
+        faces_list, crops_list = [], []
+        for fr, m in zip(frames, meshes):
+            if faces == "full":
+                f, c = m
+            else:
+                res, fr_scale, score = m
+                f, c = pipe.frame_faces(fr, res, scale=fr_scale, score=score)
+            faces_list.append(f)
+            crops_list.append(c)
+        pipe.finish_chunk(faces_list, crops_list)
+        return faces_list
+
+    def store_chunk(times, indices, faces_list):
+        """Tracking and storage, in frame order (in the calling thread)."""
+        nonlocal n_frames
+        for t, i, f in zip(times, indices, faces_list):
+            slots = tracker.update(f.box, float(t)) if faces == "detect" else np.arange(f.n)
+            if faces == "detect" and f.n:
+                scored = np.isfinite(f.score)
+                for j, sl in enumerate(slots):
+                    if sl < 0:
+                        continue
+                    if scored[j]:
+                        slot_score[sl] = f.score[j]
+                    elif detector_score:
+                        f.score[j] = slot_score[sl]
+            store.add(float(t) + t0, int(i), f, slots)
+        n_frames += len(times)
+        bar.update(len(times))
+
+    # The mesh (MediaPipe, its own C++ threads) runs here chunk by chunk; the rest of a chunk's
+    # work (crops, expression model, AUs) runs in one worker thread while the mesh goes on with the
+    # next chunk, and the decoder fills the chunk after that in a third thread. At most two chunks
+    # are in flight, so memory does not grow with the video.
+    worker = None
+    if threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emonb-face-post")
+    pending = None
     try:
         for times, indices, frames in chunks:
-            faces_list, crops_list = [], []
+            meshes = []
             for t, fr in zip(times, frames):
+                if faces == "full":
+                    meshes.append(_full_frame_faces(pipe, fr))
+                    continue
                 fr_scale = 1.0
                 if meta.get("width") and fr.shape[1] != meta["width"]:
                     fr_scale = fr.shape[1] / float(meta["width"])
-                if faces == "full":
-                    f, c = _full_frame_faces(pipe, fr)
-                else:
-                    res = session.detect(fr, float(t))
-                    want = (float(t) - last_score_t >= score_interval) or res.n_faces != last_n
-                    if want and res.n_faces:
-                        last_score_t = float(t)
-                    last_n = res.n_faces
-                    f, c = pipe.frame_faces(fr, res, scale=fr_scale, want_score=want)
-                faces_list.append(f)
-                crops_list.append(c)
-            pipe.finish_chunk(faces_list, crops_list)
-            for t, i, f in zip(times, indices, faces_list):
-                slots = tracker.update(f.box, float(t)) if faces == "detect" else np.arange(f.n)
-                if faces == "detect" and f.n:
-                    scored = np.isfinite(f.score)
-                    for j, sl in enumerate(slots):
-                        if sl < 0:
-                            continue
-                        if scored[j]:
-                            slot_score[sl] = f.score[j]
-                        elif detector_score:
-                            f.score[j] = slot_score[sl]
-                store.add(float(t) + t0, int(i), f, slots)
-            n_frames += len(times)
-            bar.update(len(times))
+                res = session.detect(fr, float(t))
+                want = (float(t) - last_score_t >= score_interval) or res.n_faces != last_n
+                if want and res.n_faces:
+                    last_score_t = float(t)
+                last_n = res.n_faces
+                score = pipe.face_scores(fr, res) if want else np.full(res.n_faces, np.nan, np.float32)
+                meshes.append((res, fr_scale, score))
+            if worker is None:
+                store_chunk(times, indices, post(times, frames, meshes))
+                continue
+            if pending is not None:
+                store_chunk(*pending[:2], pending[2].result())
+            pending = (times, indices, worker.submit(post, times, frames, meshes))
+        if pending is not None:
+            p, pending = pending, None
+            store_chunk(*p[:2], p[2].result())
     except EmonbError:
         raise
     except (OSError, RuntimeError, ValueError) as exc:
         raise EmonbFileError(path or "frames", f"face analysis failed: {exc}") from exc
     finally:
+        if worker is not None:
+            if pending is not None:
+                pending[2].cancel()
+            worker.shutdown(wait=True)
         bar.close()
         if session is not None:
             session.close()
