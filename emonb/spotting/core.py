@@ -60,7 +60,7 @@ DEFAULTS = {
     "smooth": 0.03,
     "blink_ratio": 0.6,
     "au_delta": 0.1,
-    "head_tolerance": 8.0,
+    "head_tolerance": 5.0,
 }
 
 #: Variables of a spots Dataset, all on the ``spot`` dimension.
@@ -267,7 +267,10 @@ def _robust_z(c: np.ndarray) -> tuple[np.ndarray, float, float]:
     if ok.sum() < 3:
         return np.zeros_like(c), 0.0, 1.0
     med = float(np.median(c[ok]))
-    mad = 1.4826 * float(np.median(np.abs(c[ok] - med)))
+    # spread from the lower half only: expressions sit in the upper tail, and in a busy video
+    # they would inflate an ordinary MAD
+    low = c[ok][c[ok] <= med]
+    mad = 1.4826 * float(np.median(med - low))
     sd = max(mad, 1e-4)  # 1e-4 IOD: below MediaPipe's own jitter
     z = (c - med) / sd
     z[~ok] = 0.0
@@ -466,7 +469,9 @@ def spot_landmarks(landmarks, *, fps: float, micro_window: float = DEFAULTS["mic
         zmax = zs[si].max(axis=1)
         for r0, r1 in _runs(zmax > thr):
             fired = np.flatnonzero((zs[si, r0:r1 + 1] > thr[r0:r1 + 1, None]).any(axis=0))
-            D = np.nanmean(disp[:, fired] - floors[fired], axis=1) if len(fired) > 1 else disp[:, fired[0]] - floors[fired[0]]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # frames without a face
+                D = np.nanmean(disp[:, fired] - floors[fired], axis=1)
             a0, a1 = max(r0 - k, 0), min(r1 + k, T - 1)
             seg = D[a0:a1 + 1]
             if not np.isfinite(seg).any():
@@ -578,6 +583,7 @@ def _face_result(src, face_options, progress):
 
     opts = dict(face_options or {})
     opts.setdefault("progress", progress)
+    opts.setdefault("detector_score", False)  # spotting needs the mesh, not the detector's score
     if isinstance(src, xr.DataTree):
         if "face" in src.children:
             return src["face"].to_dataset(), "session face node"
@@ -659,7 +665,8 @@ def spot_expressions(src, *, face: int = 0, fps: float | None = None,
         An AU counts as active at the apex when its intensity there reaches the face result's
         ``au_threshold`` or has risen by at least ``au_delta`` since the onset.
     face_options : dict, optional
-        Keyword options for :func:`emonb.analyze_face` when face analysis has to run.
+        Keyword options for :func:`emonb.analyze_face` when face analysis has to run (by default
+        ``detector_score=False``: spotting needs the mesh, not the detector's score).
     return_signals : bool
         Also return a Dataset of the per-frame signals: ``contrast(scale, time, region)`` and
         ``displacement(time, region)`` in IOD, ``z(scale, time, region)``, ``blink(time)``.
