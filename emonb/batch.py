@@ -45,7 +45,7 @@ VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpe
                   ".mts", ".ts")
 MANIFEST_SUFFIXES = (".yaml", ".yml")
 #: manifest file names too generic to name a session: the folder name is used instead
-_GENERIC_STEMS = {"session", "manifest", "index", "config"}
+_GENERIC_STEMS = {"session", "manifest", "index", "config", "video", "recording", "face", "camera"}
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                "VECLIB_MAXIMUM_THREADS")
 _STATUSES = ("ok", "failed", "skipped")
@@ -297,10 +297,6 @@ def _raw_session_id(kind: str, p: Path) -> str:
             m = None  # the task reports the broken manifest
         if isinstance(m, dict) and m.get("session_id"):
             return str(m["session_id"])
-        stem = p.stem
-        if stem.lower() in _GENERIC_STEMS and p.parent.name:
-            return p.resolve().parent.name
-        return stem
     if kind == "store":
         try:
             attrs = json.loads((p / ".zattrs").read_text())
@@ -308,6 +304,8 @@ def _raw_session_id(kind: str, p: Path) -> str:
             attrs = {}
         if isinstance(attrs, dict) and attrs.get("session_id"):
             return str(attrs["session_id"])
+    if p.stem.lower() in _GENERIC_STEMS and p.resolve().parent.name:
+        return p.resolve().parent.name  # data/s01/session.yaml, data/s01/video.mp4 -> s01
     return p.stem or p.name
 
 
@@ -316,18 +314,42 @@ def _safe_id(s: str) -> str:
     return s or "session"
 
 
-def _unique_ids(raw: Sequence[str]) -> list[str]:
+def _unique_ids(raw: Sequence[str], sources: Sequence[str] | None = None,
+                out: Path | None = None) -> list[str]:
+    """Safe, unique ids: a clash gets ``-2``, ``-3``, ...
+
+    With ``out``, an id whose finished store there came from another source is taken too, so a
+    re-run with a different set of sources never skips (or overwrites) a namesake's store.
+    """
     taken: set[str] = set()
-    out = []
-    for r in raw:
+
+    def clash(sid: str, source: str | None) -> bool:
+        if sid.lower() in taken:
+            return True
+        if out is None or source is None:
+            return False
+        owner = _marker(out / f"{sid}.zarr").get("source_abs")
+        return owner is not None and owner != source
+
+    ids = []
+    for i, r in enumerate(raw):
         base = _safe_id(r)
         sid, n = base, 1
-        while sid.lower() in taken:
+        while clash(sid, None if sources is None else sources[i]):
             n += 1
             sid = f"{base}-{n}"
         taken.add(sid.lower())
-        out.append(sid)
-    return out
+        ids.append(sid)
+    return ids
+
+
+def _marker(store: Path) -> dict:
+    """The completion marker of a finished store, ``{}`` when there is none."""
+    try:
+        m = json.loads((store / COMPLETE_MARKER).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return {}
+    return m if isinstance(m, dict) else {"complete": True}
 
 
 def _is_complete(store: Path) -> bool:
@@ -501,6 +523,7 @@ def _run_session(job: dict) -> dict:
                     if job["rate"]:
                         tree = _add_fused(tree, rate=job["rate"])
                     marker = {"session_id": job["session_id"], "source": job["source"],
+                              "source_abs": job["source_abs"],
                               "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                               "seconds": round(time.perf_counter() - t0, 3),
                               "modalities": list(job["modalities"]), "options": job["options"],
@@ -737,7 +760,8 @@ def run_batch(sources, out, *, workers: int | None = None, scheduler=None,
 
     paths = _expand_sources(sources)
     kinds = [_source_kind(p) for p in paths]
-    ids = _unique_ids([_raw_session_id(k, p) for k, p in kinds])
+    abs_sources = [os.path.abspath(p) for p in paths]
+    ids = _unique_ids([_raw_session_id(k, p) for k, p in kinds], abs_sources, out)
     out.mkdir(parents=True, exist_ok=True)
 
     meta = {"started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -745,7 +769,7 @@ def run_batch(sources, out, *, workers: int | None = None, scheduler=None,
             "report": report, "resume": resume, "device": device}
     results: dict[str, SessionResult] = {}
     jobs = []
-    for src, (kind, p), sid in zip(paths, kinds, ids):
+    for src, src_abs, (kind, p), sid in zip(paths, abs_sources, kinds, ids):
         store = out / f"{sid}.zarr"
         html = out / f"{sid}.html"
         done = resume and _is_complete(store)
@@ -753,7 +777,8 @@ def run_batch(sources, out, *, workers: int | None = None, scheduler=None,
             results[sid] = SessionResult(sid, str(src), kind, "skipped", 0.0, float("nan"), str(store),
                                          str(html) if report else "")
             continue
-        jobs.append({"session_id": sid, "source": str(src), "kind": kind, "path": str(p),
+        jobs.append({"session_id": sid, "source": str(src), "source_abs": src_abs, "kind": kind,
+                     "path": str(p),
                      "store": str(store), "stage": "report" if done else "all",
                      "modalities": list(modalities), "options": options, "rate": rate,
                      "device": device, "report": str(html) if report else "",
@@ -794,7 +819,8 @@ def run_batch(sources, out, *, workers: int | None = None, scheduler=None,
             try:
                 rec = fut.result()
             except Exception as exc:  # noqa: BLE001  (the worker died (KilledWorker), was cancelled, ...)
-                hint = " (the worker process died: out of memory?)" if "KilledWorker" in type(exc).__name__ else ""
+                died = "KilledWorker" in type(exc).__name__
+                hint = " (the worker process died: out of memory?)" if died else ""
                 rec = {"session_id": job["session_id"], "source": job["source"], "kind": job["kind"],
                        "status": "failed", "error": f"{type(exc).__name__}: {exc}{hint}"}
             results[job["session_id"]] = SessionResult(**rec)
@@ -838,7 +864,8 @@ def _parse_report_param(text: str):
 def _cmd_batch(args) -> int:
     sources = args.sources[0] if len(args.sources) == 1 else list(args.sources)
     mods = [m.strip() for m in args.modalities.split(",") if m.strip()]
-    options = {"face": {"stride": args.stride}} if args.stride and args.stride != 1 and "face" in mods else None
+    stride = args.stride if args.stride and args.stride != 1 and "face" in mods else None
+    options = {"face": {"stride": stride}} if stride else None
     result = run_batch(sources, args.out, workers=args.workers, scheduler=args.scheduler, modalities=mods,
                        options=options, rate=args.rate, report=args.report,
                        report_parameters=dict(args.report_param or []) or None,

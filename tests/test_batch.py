@@ -148,7 +148,7 @@ def test_default_local_cluster_and_scheduler_address(data, client, tmp_path):
 def test_nothing_to_do_starts_no_cluster(data, client, tmp_path):
     src = data / "textonly" / "session.yaml"
     run_batch(src, tmp_path, scheduler=client, modalities=["text"], progress=False)
-    res = run_batch(src, tmp_path, scheduler="tcp://192.0.2.1:8786", modalities=["text"], progress=False)
+    res = run_batch(src, tmp_path, scheduler="tcp://127.0.0.1:9", modalities=["text"], progress=False)
     assert res["words"].status == "skipped" and res.workers is None
 
 
@@ -225,8 +225,9 @@ def test_unreachable_scheduler(tmp_path):
     import dask
 
     src = _manifest(tmp_path / "x", "transcript: t.vtt\n")
+    msg = "could not connect to the dask scheduler at 'tcp://127.0.0.1:9'"
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}), \
-            pytest.raises(EmonbValueError, match="could not connect to the dask scheduler at 'tcp://127.0.0.1:9'"):
+            pytest.raises(EmonbValueError, match=msg):
         run_batch(src, tmp_path / "out", scheduler="tcp://127.0.0.1:9", progress=False)
 
 
@@ -241,10 +242,23 @@ def test_session_ids_and_source_kinds(tmp_path):
     broken = tmp_path / "P07" / "broken.yaml"
     broken.write_text("key: [unclosed\n")
     assert _raw_session_id("manifest", broken) == "broken"
+    (tmp_path / "P08").mkdir()
+    assert _raw_session_id("video", tmp_path / "P08" / "video.mp4") == "P08"
+    assert _raw_session_id("video", tmp_path / "P08" / "take-3.mp4") == "take-3"
     assert _source_kind(tmp_path / "P07") == ("manifest", m)
     assert _source_kind(Path("a/b.MP4"))[0] == "video"
     assert _source_kind(Path("a/b.zarr"))[0] == "store"
     assert _source_kind(Path("a/b.txt"))[0] == "unknown"
+
+
+def test_a_namesakes_finished_store_is_neither_skipped_nor_overwritten(tmp_path):
+    out = tmp_path / "out"
+    (out / "s01.zarr").mkdir(parents=True)
+    (out / "s01.zarr" / COMPLETE_MARKER).write_text(json.dumps({"source_abs": "/data/a/session.yaml"}))
+    assert _unique_ids(["s01"], ["/data/a/session.yaml"], out) == ["s01"]  # its own store: resume
+    assert _unique_ids(["s01"], ["/data/b/session.yaml"], out) == ["s01-2"]  # another source's
+    (out / "s02.zarr").mkdir()  # an interrupted store (no marker) is free to be redone
+    assert _unique_ids(["s02"], ["/data/c/session.yaml"], out) == ["s02"]
 
 
 def test_batch_result_displays():

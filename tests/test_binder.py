@@ -106,12 +106,14 @@ def test_fresh_binder_environment_runs_the_quickstart(tmp_path):
     timings["pip install -r binder/requirements.txt"] = _run(
         [bindir / "python", "-m", "pip", "install", "-r", tmp_path / "requirements.txt"],
         env=env, cwd=ROOT, timeout=1800, log=log)
-    timings["binder/postBuild"] = _run(["bash", BINDER / "postBuild"], env=env, cwd=ROOT, timeout=600, log=log)
+    timings["binder/postBuild"] = _run(["bash", BINDER / "postBuild"], env=env, cwd=ROOT, timeout=600,
+                                       log=log)
 
     # the quickstart, plus one cell that says which Python and which emonb ran it
     nb = json.loads((ROOT / "notebooks" / "quickstart.ipynb").read_text())
-    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "binder-check", "metadata": {},
-                        "outputs": [], "source": "import sys, emonb\nprint(sys.prefix)\nprint(emonb.__file__)"})
+    nb["cells"].append({"cell_type": "code", "execution_count": None, "id": "binder-check",
+                        "metadata": {}, "outputs": [],
+                        "source": "import sys, emonb\nprint(sys.prefix)\nprint(emonb.__file__)"})
     work = tmp_path / "run"
     work.mkdir()
     (work / "quickstart.ipynb").write_text(json.dumps(nb))
@@ -131,6 +133,6 @@ def test_fresh_binder_environment_runs_the_quickstart(tmp_path):
     face = [c for c in out["cells"] if c["cell_type"] == "code" and "face_emotion" in "".join(c["source"])]
     assert face and face[0]["outputs"], "the face analysis cell printed nothing"
     total = sum(timings.values())
-    print("binder environment build and quickstart: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
-          + f"; total {total:.0f} s")
+    steps = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+    print(f"binder environment build and quickstart: {steps}; total {total:.0f} s")
     shutil.rmtree(venv, ignore_errors=True)
