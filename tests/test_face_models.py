@@ -382,3 +382,45 @@ def test_session_tree_input_uses_the_video_node():
     assert ds.attrs["t0"] == t0
     np.testing.assert_allclose(ds.time.values, video.time.values[ds.frame_index.values])
     assert ds.face_count.max() >= 1
+
+
+def test_store_keeps_each_face_slot_contiguous_and_hands_out_views():
+    from emonb.models.face.analyze import _Faces, _Store
+
+    def faces(n, v):
+        f = np.full
+        return _Faces(box=f((n, 4), v, np.float32), score=f(n, v, np.float32),
+                      landmarks=f((n, 478, 3), v, np.float32), blendshape=f((n, 52), v, np.float32),
+                      pose=f((n, 3), v, np.float32), au=f((n, 2), v, np.float32), emotion=f((n, 7), v, np.float32),
+                      facs=f((n, 7), v, np.float32), sharpness=f(n, v, np.float32), outside=f(n, v, np.float32))
+
+    st = _Store(2, 4, capacity=8)
+    assert st.arrays["landmarks"].shape == (4, 8, 478, 3)  # (face, time, ...): one block per slot
+    for i in range(6):
+        st.add(i / 10, i, faces(2 if i == 3 else 1, float(i + 1)), np.array([0, 2] if i == 3 else [0]))
+    # slots 1 and 3 were never written: their memory is untouched (zeros, pages never mapped)
+    assert not st.arrays["landmarks"][1].any() and not st.arrays["landmarks"][3].any()
+    a = st.finish(3)
+    lm = a["landmarks"]
+    assert lm.shape == (6, 3, 478, 3)
+    assert np.shares_memory(lm, st.arrays["landmarks"])  # a view, not a copy
+    np.testing.assert_array_equal(lm[:, 0, 0, 0], [1, 2, 3, 4, 5, 6])
+    assert np.isnan(lm[:, 1]).all()
+    assert lm[3, 2, 0, 0] == 4 and np.isnan(lm[[0, 1, 2, 4, 5], 2]).all()
+    # more faces asked than slots: extra NaN columns
+    st2 = _Store(2, 1, capacity=2)
+    st2.add(0.0, 0, faces(1, 1.0), np.array([0]))
+    assert st2.finish(2)["box"].shape == (1, 2, 4)
+
+
+def test_threads_off_gives_the_same_result_and_redetect_is_checked():
+    frames = np.zeros((40, 90, 120, 3), np.uint8)
+    a = eb.analyze_face(frames, fps=10.0, progress=False, chunk_size=8)
+    b = eb.analyze_face(frames, fps=10.0, progress=False, chunk_size=8, threads=False)
+    assert a.sizes["time"] == b.sizes["time"] == 40
+    np.testing.assert_array_equal(a.face_count.values, b.face_count.values)
+    c = eb.analyze_face(frames, fps=10.0, progress=False, chunk_size=8, redetect=0.5)
+    assert c.attrs["redetect"] == 0.5 and a.attrs["redetect"].startswith("every frame")
+    for bad in (-1, float("nan")):
+        with pytest.raises(EmonbValueError, match="redetect"):
+            eb.analyze_face(frames[:2], fps=10.0, progress=False, redetect=bad)

@@ -174,3 +174,45 @@ def test_blur_flag(video_dir):
     assert ds.face_count.values.tolist() == [1, 1]
     assert ds.face_blur.isel(face=0).values.tolist() == [0.0, 1.0]
     assert ds.face_sharpness.isel(image=0, face=0) > 5 * ds.face_sharpness.isel(image=1, face=0)
+
+
+def test_direct_struct_reading_matches_the_mediapipe_wrapper(video_dir):
+    # the mesh's result structs are read with NumPy; the wrapper's Python objects must agree
+    from emonb.models import get_model
+    from emonb.models.face.mesh import _same
+
+    frames = [fr for _, _, chunk in video_reader(video_dir / "WolfgangLanger_Pexels.mp4").iter_chunks(8, end=0.5)
+              for fr in chunk]
+    spec = get_model("mediapipe-face-landmarker")
+    fast, slow = spec.create(device="cpu", max_faces=2), spec.create(device="cpu", max_faces=2, direct_read=False)
+    img = read_image(video_dir / "multi_face.jpg")
+    a, b = fast.detect(img), slow.detect(img)
+    assert a.n_faces >= 1 and _same(a, b)
+    assert fast._direct_state.get("verified") and slow._direct_state["direct"] is None
+    with fast.video_session() as s1, slow.video_session() as s2:
+        for i, fr in enumerate(frames):
+            r1, r2 = s1.detect(fr, i / 24), s2.detect(fr, i / 24)
+            assert r1.n_faces == 1 and _same(r1, r2)
+        assert s1._state.get("verified")
+
+
+def test_redetect_finds_an_entering_face_within_its_interval(video_dir):
+    import cv2
+
+    a = cv2.resize(read_image(video_dir / "0-f15-hao-ph.jpg"), (256, 256))
+    b = cv2.resize(read_image(video_dir / "15-f13-anc-ph.jpg"), (256, 256))
+    frames = []
+    for i in range(24):
+        f = np.full((256, 640, 3), 90, np.uint8)
+        f[:, 360:616] = a
+        if 6 <= i < 18:
+            f[:, 24:280] = b  # B is in view from 0.6 s to 1.7 s
+        frames.append(f)
+    frames = np.stack(frames)
+    every = eb.analyze_face(frames, fps=10, progress=False, redetect=0.0)
+    assert every.face_count.values.tolist() == [1] * 6 + [2] * 12 + [1] * 6
+    late = eb.analyze_face(frames, fps=10, progress=False, redetect=0.5)
+    c = late.face_count.values
+    assert (c[:6] == 1).all() and (c[11:18] == 2).all() and (c[18:] == 1).all()
+    x0 = late.face_box.sel(box_coord="x0").values
+    assert (x0[:, 0] > 300).all()  # face 0 is still A

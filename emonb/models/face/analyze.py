@@ -106,13 +106,13 @@ class FacePipeline:
         size = getattr(self.expression.spec, "input_size", None) or (64, 64)
         return int(size[0])
 
-    def face_scores(self, rgb: np.ndarray, res: MeshResult) -> np.ndarray:
+    def face_scores(self, rgb: np.ndarray, res: MeshResult, detections=None) -> np.ndarray:
         """BlazeFace score per mesh face (NaN for all when ``detector_score`` is off)."""
         if not res.n_faces:
             return np.zeros(0, np.float32)
         if not self.detector_score:
             return np.full(res.n_faces, np.nan, np.float32)
-        return self.mesh.detector_scores(rgb, boxes_from_landmarks(res.landmarks))
+        return self.mesh.detector_scores(rgb, boxes_from_landmarks(res.landmarks), detections)
 
     def frame_faces(self, rgb: np.ndarray, res: MeshResult, *, scale: float = 1.0,
                     want_score: bool = True, score: np.ndarray | None = None) -> tuple[_Faces, np.ndarray]:
@@ -244,8 +244,12 @@ def _pipeline(model, device, *, max_faces, flip, detector_score, batch_size, au_
 class _Store:
     """Growable arrays (time, face, ...) filled frame by frame.
 
-    Arrays start as ``np.zeros`` (pages the OS maps only when written), so face slots that are
-    never used cost no memory; a ``present`` mask turns the empty entries into NaN at the end.
+    Each face slot has its own contiguous block (the arrays are laid out ``(face, time, ...)``
+    and handed out as ``(time, face, ...)`` views), and they start as ``np.zeros`` (pages the OS
+    maps only when written): a slot that is never used costs no memory, and one face's 478x3
+    landmarks cost exactly their 5.7 kB a frame. The capacity is the expected number of analysed
+    frames, so a video never needs a copy to grow. A ``present`` mask turns the empty entries into
+    NaN at the end.
     """
 
     def __init__(self, n_aus: int, max_faces: int, *, landmarks: bool = True, capacity: int = 256):
@@ -260,7 +264,8 @@ class _Store:
         if landmarks:
             shapes["landmarks"] = (N_LANDMARKS, 3)
         self.shapes = shapes
-        self.arrays = {k: np.zeros((capacity, max_faces) + s, np.float32) for k, s in shapes.items()}
+        capacity = max(int(capacity), 1)
+        self.arrays = {k: np.zeros((max_faces, capacity) + s, np.float32) for k, s in shapes.items()}
         self.present = np.zeros((capacity, max_faces), bool)
         self.time = np.full(capacity, np.nan)
         self.frame_index = np.full(capacity, -1, np.int64)
@@ -269,8 +274,8 @@ class _Store:
     def _grow(self):
         cap = self.time.shape[0] * 2
         for k, a in self.arrays.items():
-            new = np.zeros((cap,) + a.shape[1:], np.float32)
-            new[: self.n] = a[: self.n]
+            new = np.zeros((a.shape[0], cap) + a.shape[2:], np.float32)
+            new[:, : self.n] = a[:, : self.n]
             self.arrays[k] = new
         for name, fill, dt in (("time", np.nan, float), ("frame_index", -1, np.int64), ("count", 0, np.float32)):
             old = getattr(self, name)
@@ -294,7 +299,7 @@ class _Store:
             self.used_faces = max(self.used_faces, int(s) + 1)
             self.present[i, s] = True
             for k in self.arrays:
-                self.arrays[k][i, s] = getattr(faces, k)[j]
+                self.arrays[k][s, i] = getattr(faces, k)[j]
         self.n += 1
 
     def drop_short_tracks(self, min_frames: int) -> int:
@@ -316,17 +321,26 @@ class _Store:
         return dropped
 
     def finish(self, n_faces: int) -> dict[str, np.ndarray]:
-        """Views (n, n_faces, ...) with NaN where a slot holds no face."""
+        """Views (n, n_faces, ...) with NaN where a slot holds no face.
+
+        Slots beyond ``max_faces`` (only when ``n_faces`` asks for more, e.g. one empty face
+        column for a video without faces) are small NaN blocks of their own.
+        """
         out = {}
-        missing = ~self.present[: self.n, :n_faces]
+        n = self.n
+        inside = min(n_faces, self.max_faces)
+        missing = ~self.present[:n, :inside]
         for k, a in self.arrays.items():
-            v = a[: self.n, :n_faces]
+            v = np.moveaxis(a[:inside, :n], 0, 1)  # (n, faces, ...) view, no copy
             v[missing] = np.nan
+            if n_faces > inside:
+                extra = np.full((n, n_faces - inside) + a.shape[2:], np.nan, np.float32)
+                v = np.concatenate([v, extra], axis=1)
             out[k] = v
         return out
 
     def nbytes(self) -> int:
-        return sum(a[: self.n, : self.used_faces].nbytes for a in self.arrays.values())
+        return sum(a[: self.used_faces, : self.n].nbytes for a in self.arrays.values())
 
 
 def _build_dataset(store: _Store, pipe: FacePipeline, *, dim: str, coord_values, au_threshold: float,
@@ -492,7 +506,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                  scale: float = 1.0, max_faces: int = 4, batch_size: int = 64, chunk_size: int = 32,
                  flip: bool = False, au_threshold: float = 0.5, blur_threshold: float = BLUR_THRESHOLD,
                  detector_score: bool = True, score_interval: float = 0.5, landmarks: bool = True,
-                 start: float | None = None,
+                 redetect: float | None = None, start: float | None = None,
                  end: float | None = None, fps: float | None = None, threads: bool = True,
                  track_timeout: float = 1.0, min_track: int = 2, au_mapping=None,
                  progress: bool = True) -> xr.Dataset:
@@ -532,7 +546,16 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         Frames in between carry the last score of the same tracked face; the detector also runs
         whenever the number of faces changes. ``0`` scores every analysed frame.
     landmarks : bool
-        Keep the 478-point mesh in the result (``face_landmarks``; 5.7 kB per face and frame).
+        Keep the 478-point mesh in the result (``face_landmarks``, float32: 5.7 kB per face and
+        analysed frame, about 490 MB per face-hour at 24 fps and stride 1; everything else is
+        0.4 kB). ``False`` leaves it out for long videos.
+    redetect : float, optional
+        ``None`` (default): MediaPipe looks for new faces on every frame (its face detector runs
+        on every frame while fewer than ``max_faces`` faces are in view; about 15% of the mesh's
+        time). A number of seconds: the landmarker tracks only the faces it already has, and the
+        BlazeFace detector looks for faces entering the view at most that often (sharing the
+        ``face_score`` runs). Faster on videos with fewer faces than ``max_faces``, but a face
+        that enters is picked up up to ``redetect`` seconds late (``0`` searches every frame).
     start, end : float, optional
         Time range to analyse, seconds on the video's own clock.
     fps : float, optional
@@ -572,6 +595,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     """
     check_option("faces", faces, ("detect", "full"))
     stride = int(check_positive("stride", stride))
+    if redetect is not None and not (np.isfinite(redetect) and redetect >= 0):
+        raise EmonbValueError(f"redetect must be None or a number of seconds >= 0, got {redetect!r}")
     scale = check_positive("scale", scale)
     if scale > 1:
         raise EmonbValueError(f"scale must be in (0, 1], got {scale}")
@@ -653,6 +678,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
 
     bar = tqdm(total=n_expected, desc="face", unit="frame", disable=not progress, leave=False)
     session = pipe.mesh.video_session() if faces == "detect" else None
+    search = _FaceSearch(pipe.mesh, max_faces, float(redetect)) if redetect is not None else None
     n_frames = 0
     last_score_t = -np.inf
     last_n = -1
@@ -711,11 +737,14 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                 if meta.get("width") and fr.shape[1] != meta["width"]:
                     fr_scale = fr.shape[1] / float(meta["width"])
                 res = session.detect(fr, float(t))
+                dets = None
+                if redetect is not None:
+                    session, res, dets = search.step(session, fr, float(t), res)
                 want = (float(t) - last_score_t >= score_interval) or res.n_faces != last_n
                 if want and res.n_faces:
                     last_score_t = float(t)
                 last_n = res.n_faces
-                score = pipe.face_scores(fr, res) if want else np.full(res.n_faces, np.nan, np.float32)
+                score = pipe.face_scores(fr, res, dets) if want else np.full(res.n_faces, np.nan, np.float32)
                 meshes.append((res, fr_scale, score))
             if worker is None:
                 store_chunk(times, indices, post(times, frames, meshes))
@@ -746,6 +775,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         "faces": faces, "stride": stride, "scale": float(scale), "max_faces": max_faces,
         "flip": int(flip), "au_threshold": float(au_threshold), "blur_threshold": float(blur_threshold),
         "detector_score": int(detector_score), "score_interval": float(score_interval),
+        "redetect": "every frame (MediaPipe)" if redetect is None else float(redetect),
         "batch_size": int(batch_size),
         "track_timeout": float(track_timeout), "min_track": int(min_track),
         "short_tracks_dropped": int(dropped),
@@ -770,6 +800,65 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     if store.n and np.nansum(store.count[: store.n]) == 0:
         ds.attrs["warning"] = "no face found in any analysed frame"
     return ds
+
+
+class _FaceSearch:
+    """Keeps the VIDEO landmarker's face count at the faces in view (``analyze_face(redetect=...)``).
+
+    MediaPipe runs its face detector on every frame while the landmarker tracks fewer faces than
+    it was built for. Here the landmarker is rebuilt for as many faces as it tracks once that has
+    held for ``interval`` seconds, and the BlazeFace detector looks for new faces at most every
+    ``interval`` seconds; when it finds one that no tracked face covers, the landmarker is
+    rebuilt for more faces and runs the frame again.
+    """
+
+    def __init__(self, mesh, max_faces: int, interval: float, min_score: float = 0.5):
+        self.mesh = mesh
+        self.max_faces = int(max_faces)
+        self.interval = float(interval)
+        self.min_score = float(min_score)
+        self.num_faces = self.max_faces
+        self.short_since: float | None = None
+        self.last_search = -np.inf
+        self.rebuilds = 0
+
+    def _rebuild(self, session, n: int):
+        session.close()
+        self.num_faces = n
+        self.rebuilds += 1
+        return self.mesh.video_session(num_faces=n)
+
+    def step(self, session, rgb: np.ndarray, t: float, res: MeshResult):
+        """Returns (session, res, detections or None) for frame ``rgb`` at time ``t``."""
+        n = res.n_faces
+        dets = None
+        if 0 < n < self.num_faces:  # the landmarker is searching for faces that are not there
+            if self.short_since is None:
+                self.short_since = t
+            elif t - self.short_since >= self.interval:
+                session = self._rebuild(session, n)  # its first frame detects again: fine
+                self.short_since = None
+        else:
+            self.short_since = None
+        if 0 < n == self.num_faces < self.max_faces and t - self.last_search >= self.interval:
+            self.last_search = t
+            dets = self.mesh.detections(rgb)
+            boxes, scores = dets
+            keep = scores >= self.min_score
+            if keep.any():
+                mesh_boxes = boxes_from_landmarks(res.landmarks)
+                cx = (boxes[keep, 0] + boxes[keep, 2]) / 2
+                cy = (boxes[keep, 1] + boxes[keep, 3]) / 2
+                inside = ((cx[:, None] >= mesh_boxes[None, :, 0]) & (cx[:, None] <= mesh_boxes[None, :, 2])
+                          & (cy[:, None] >= mesh_boxes[None, :, 1]) & (cy[:, None] <= mesh_boxes[None, :, 3]))
+                new = int((~inside.any(axis=1)).sum())
+                if new:
+                    session = self._rebuild(session, min(self.max_faces, n + new))
+                    again = session.detect(rgb, t)
+                    if again.n_faces <= n:  # the landmarker does not confirm it: search less often
+                        self.last_search = t + 4 * self.interval
+                    res = again
+        return session, res, dets
 
 
 def _full_frame_faces(pipe: FacePipeline, rgb: np.ndarray) -> tuple[_Faces, np.ndarray]:

@@ -293,10 +293,15 @@ class FaceMeshModel(ModelRuntime):
         except Exception as exc:
             raise EmonbModelError(f"model {self.spec.name!r}: MediaPipe could not build the face landmarker: {exc}") from None
 
-    def video_session(self) -> _VideoSession:
-        """A fresh VIDEO-mode landmarker (tracking across frames); close it when done."""
+    def video_session(self, num_faces: int | None = None) -> _VideoSession:
+        """A fresh VIDEO-mode landmarker (tracking across frames); close it when done.
+
+        ``num_faces``: most faces it tracks (default ``max_faces``). While it tracks fewer,
+        MediaPipe runs its face detector on every frame to look for more.
+        """
         self.load()
-        return _VideoSession(self._landmarker("VIDEO", self.max_faces), direct=self.direct_read)
+        n = self.max_faces if num_faces is None else max(1, min(int(num_faces), self.max_faces))
+        return _VideoSession(self._landmarker("VIDEO", n), direct=self.direct_read)
 
     # -- conversion ----------------------------------------------------------------------
     @staticmethod
@@ -404,11 +409,9 @@ class FaceMeshModel(ModelRuntime):
         keep.sort(key=lambda i: (boxes[i, 0], boxes[i, 1]))  # left to right
         return merged.take(keep)
 
-    def detector_scores(self, rgb: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        """BlazeFace detection score for each mesh box (0 where no detection overlaps it)."""
+    def detections(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """BlazeFace (short range) detections: boxes (D, 4) ``x0, y0, x1, y1`` in pixels, scores (D,)."""
         self.load()
-        if boxes.shape[0] == 0:
-            return np.zeros(0, np.float32)
         if self.detector_ is None:
             from mediapipe.tasks.python import BaseOptions, vision
 
@@ -419,11 +422,23 @@ class FaceMeshModel(ModelRuntime):
         with self._lock:
             dets = self.detector_.detect(self._mp_image(rgb)).detections
         if not dets:
-            return np.zeros(boxes.shape[0], np.float32)
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
         db = np.array([(d.bounding_box.origin_x, d.bounding_box.origin_y,
                         d.bounding_box.origin_x + d.bounding_box.width,
                         d.bounding_box.origin_y + d.bounding_box.height) for d in dets], np.float32)
         ds = np.array([d.categories[0].score if d.categories else 0.0 for d in dets], np.float32)
+        return db, ds
+
+    def detector_scores(self, rgb: np.ndarray, boxes: np.ndarray, detections=None) -> np.ndarray:
+        """BlazeFace detection score for each mesh box (0 where no detection overlaps it).
+
+        ``detections``: the result of :meth:`detections` for ``rgb`` when already at hand.
+        """
+        if boxes.shape[0] == 0:
+            return np.zeros(0, np.float32)
+        db, ds = self.detections(rgb) if detections is None else detections
+        if not len(db):
+            return np.zeros(boxes.shape[0], np.float32)
         iou = box_iou(boxes, db)
         best = iou.argmax(axis=1)
         return np.where(iou[np.arange(len(boxes)), best] > 0.2, ds[best], 0.0).astype(np.float32)
