@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -213,7 +214,7 @@ def test_generator_schedule_and_errors(tmp_path):
     for e in ev:
         d = e["offset"] - e["onset"]
         assert (0.2 <= d <= 0.45) if e["kind"] == "micro" else (1.0 <= d <= 3.0)
-    assert all(a["offset"] + 1.0 <= b["onset"] for a, b in zip(ev, ev[1:]))
+    assert all(a["offset"] + 1.0 <= b["onset"] for a, b in itertools.pairwise(ev))
     assert random_events(30, seed=3) == ev
     with pytest.raises(EmonbValueError, match="mp4"):
         make_spotting_video(tmp_path / "x.gif")
@@ -267,7 +268,7 @@ def test_head_turn_video_not_spotted(tmp_path):
 def test_analyze_step_reuses_face_node(video, monkeypatch, tmp_path):
     import emonb.models.face.analyze as fa
 
-    path, truth, face = video
+    path, _truth, face = video
     calls = []
 
     def fake_face(src, **opts):
@@ -297,7 +298,7 @@ def test_analyze_step_reuses_face_node(video, monkeypatch, tmp_path):
 
 
 def test_session_and_video_inputs(video):
-    path, truth, face = video
+    _path, _truth, face = video
     tree = xr.DataTree.from_dict({"/": xr.Dataset(), "/face": face})
     a = spot_expressions(tree)
     b = spot_expressions(face)

@@ -32,6 +32,22 @@ _LAZY = {
     "regions": ("emonb.spotting.regions", None),
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [  # noqa: RUF022 (grouped as in _LAZY)
+    "spot_expressions",
+    "spot_landmarks",
+    "align_landmarks",
+    "empty_spots",
+    "DEFAULTS",
+    "evaluate",
+    "interval_iou",
+    "match_intervals",
+    "REGIONS",
+    "REGION_NAMES",
+    "make_spotting_video",
+    "make_spotting_landmarks",
+    "synthetic",
+    "core",
+    "regions",
+]
 
 __getattr__, __dir__ = lazy_attributes("emonb.spotting", _LAZY, globals())

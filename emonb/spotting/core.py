@@ -28,6 +28,7 @@ MEGC ground truth, where blinks are not expressions.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time as _time
@@ -37,11 +38,18 @@ import numpy as np
 import xarray as xr
 
 from .._checks import check_option, check_positive
-from ..errors import EmonbError, EmonbValueError, EmonbWarning
+from ..errors import EmonbValueError, EmonbWarning
 from .regions import ANCHORS, BLINK_PAIRS, EYE_CORNERS, REGION_NAMES, REGIONS
 
-__all__ = ["DEFAULTS", "SPOT_VARIABLES", "align_landmarks", "remove_pose_effect", "spot_expressions", "spot_landmarks",
-           "empty_spots"]
+__all__ = [
+    "DEFAULTS",
+    "SPOT_VARIABLES",
+    "align_landmarks",
+    "empty_spots",
+    "remove_pose_effect",
+    "spot_expressions",
+    "spot_landmarks",
+]
 
 METHOD = "emonb-landmark-spotting"
 METHOD_VERSION = "1"
@@ -322,7 +330,7 @@ def blink_mask(aligned: np.ndarray, fps: float, *, ratio: float = 0.6, max_blink
         if (b - a + 1) / fps <= max_blink:
             mask[a:b + 1] = True
     # include the lid's travel on either side of the closure (about 40 ms)
-    return _dilate(mask, int(round(0.04 * fps)))
+    return _dilate(mask, round(0.04 * fps))
 
 
 # -- interval extent ------------------------------------------------------------------------------
@@ -347,7 +355,7 @@ def _extent(D: np.ndarray, apex: int, floor: float, extent: float) -> tuple[int,
         c_lo = _crossing(D, apex, lo, step)
         c_hi = _crossing(D, apex, hi, step)
         span = abs(c_lo - c_hi)
-        target = int(round(c_lo + step * span * extent / (0.5 - extent)))
+        target = round(c_lo + step * span * extent / (0.5 - extent))
         i = apex  # walk to the extrapolated edge, never across a frame without a face
         while (i - target) * step < 0 and 0 <= i + step < D.shape[0] and np.isfinite(D[i + step]):
             i += step
@@ -431,13 +439,13 @@ def spot_landmarks(landmarks, *, fps: float, micro_window: float = DEFAULTS["mic
     angles = np.degrees(np.arcsin(np.clip(pose[:, :2], -1, 1)))  # about yaw, pitch
     if pose_correction and valid.sum() > 30 and np.nanstd(angles[valid], axis=0).max() > 4.0:
         f = remove_pose_effect(f, pose, valid)
-    k_scales = {"micro": max(int(round(micro_window * fps)), 1), "macro": max(int(round(macro_window * fps)), 1)}
+    k_scales = {"micro": max(round(micro_window * fps), 1), "macro": max(round(macro_window * fps), 1)}
     blink = blink_mask(aligned, fps, ratio=blink_ratio) if blinks and valid.any() else np.zeros(T, bool)
 
     # displacement from the neutral (running-median) face, per region
     used = sorted({i for r in regions for i in REGIONS[r]})
     base = np.full_like(f, np.nan)
-    base[:, used] = _running_median(f[:, used], max(int(round(baseline * fps)), 3), max(int(round(fps / 8)), 1))
+    base[:, used] = _running_median(f[:, used], max(round(baseline * fps), 3), max(round(fps / 8), 1))
     disp = np.full((T, len(regions)), np.nan)
     contrast = np.zeros((2, T, len(regions)))
     zs = np.zeros((2, T, len(regions)))
@@ -504,7 +512,7 @@ def spot_landmarks(landmarks, *, fps: float, micro_window: float = DEFAULTS["mic
             kept.append(dict(c))
     # trim residual overlaps between neighbours so that intervals never share frames
     kept.sort(key=lambda c: c["onset"])
-    for a, b in zip(kept, kept[1:]):
+    for a, b in itertools.pairwise(kept):
         if b["onset"] <= a["offset"]:
             cut = (a["apex"] + b["apex"]) // 2
             a["offset"], b["onset"] = min(a["offset"], cut), max(b["onset"], cut + 1)
@@ -762,7 +770,7 @@ def spot_expressions(src, *, face: int = 0, fps: float | None = None,
     n = L.shape[0]
     valid = np.isfinite(L).all(axis=2).mean(axis=1) >= 0.99 if L.ndim == 3 and n else np.zeros(0, bool)
     attrs["face_coverage"] = float(valid.mean()) if n else 0.0
-    need = 2 * max(int(round(params["macro_window"] * fps_)), 1) + 1
+    need = 2 * max(round(params["macro_window"] * fps_), 1) + 1
     if n == 0 or not valid.any():
         attrs.update(quality="no_face", warning="no face found in any frame: nothing to spot")
         return _finish(empty_spots(**attrs), None, return_signals, t_start)
@@ -770,17 +778,14 @@ def spot_expressions(src, *, face: int = 0, fps: float | None = None,
         attrs.update(quality="too_short",
                      warning=f"only {int(valid.sum())} frames with a face; spotting needs at least {need}")
         return _finish(empty_spots(**attrs), None, return_signals, t_start)
-    try:
-        spots, sig = spot_landmarks(L, fps=fps_, micro_window=params["micro_window"],
-                                    macro_window=params["macro_window"], max_micro=params["max_micro"],
-                                    min_duration=params["min_duration"], max_duration=params["max_duration"],
-                                    threshold=params["threshold"], min_motion=params["min_motion"],
-                                    baseline=params["baseline"], extent=params["extent"], smooth=params["smooth"],
-                                    blinks=params["blinks"], blink_ratio=params["blink_ratio"],
-                                    regions=params["regions"], pose_correction=params["pose_correction"],
-                                    head_tolerance=params["head_tolerance"], return_signals=True)
-    except EmonbError:
-        raise
+    spots, sig = spot_landmarks(L, fps=fps_, micro_window=params["micro_window"],
+                                macro_window=params["macro_window"], max_micro=params["max_micro"],
+                                min_duration=params["min_duration"], max_duration=params["max_duration"],
+                                threshold=params["threshold"], min_motion=params["min_motion"],
+                                baseline=params["baseline"], extent=params["extent"], smooth=params["smooth"],
+                                blinks=params["blinks"], blink_ratio=params["blink_ratio"],
+                                regions=params["regions"], pose_correction=params["pose_correction"],
+                                head_tolerance=params["head_tolerance"], return_signals=True)
     attrs["iod_px"] = float(sig["iod"])
     attrs["quality"] = "ok" if attrs["face_coverage"] >= 0.5 else "low_face_coverage"
     if attrs["face_coverage"] < 0.5:

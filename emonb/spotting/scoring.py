@@ -9,7 +9,7 @@ computed, per kind (micro, macro) and overall (the sums of the two), as in MEGC 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -332,7 +332,7 @@ class _Scene:
         rng = np.random.default_rng(seed)
         self.events = _normalise_events(events, self.duration, rng)
         self.face = _Face.from_mesh(np.asarray(lm, float))
-        n = int(round(self.duration * self.fps))
+        n = round(self.duration * self.fps)
         self.times = np.arange(n) / self.fps
         self.fields = {a: self.face.field(a) for a in {e["action"] for e in self.events}}
         self.head = _head_motion(self.times, head_motion, rng, self.duration)
@@ -381,7 +381,7 @@ class _Scene:
 
         rows = []
         for e in self.events:
-            on, ap, off = (int(round(e[k] * self.fps)) for k in ("onset", "apex", "offset"))
+            on, ap, off = (round(e[k] * self.fps) for k in ("onset", "apex", "offset"))
             regions, aus, _ = ACTIONS[e["action"]]
             rows.append({"onset_frame": on, "apex_frame": ap, "offset_frame": off, "kind": e["kind"],
                          "onset": on / self.fps, "apex": ap / self.fps, "offset": off / self.fps,
