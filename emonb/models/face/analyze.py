@@ -4,9 +4,15 @@
 blendshapes, head pose; VIDEO mode, tracking across frames), a face tracker (stable ``face``
 ids), action units derived from blendshapes and mesh geometry (:data:`AU_MAPPING`), the
 mini-Xception expression classifier on an eye-aligned 64x64 gray crop, an EMFACS-style expression
-estimate from the AUs, valence/arousal and quality flags. Video is decoded in chunks in a
-background thread while the models run, so memory is flat in the video's length apart from the
-result arrays themselves.
+estimate from the AUs, valence/arousal and quality flags.
+
+Three threads share the work of a video: one decodes chunks of frames, the calling thread runs
+the mesh (MediaPipe, itself multi-threaded) frame by frame, and one worker turns the previous
+chunk's meshes into crops, expression probabilities and AUs. At most a few chunks are in memory at
+once, so memory is flat in the video's length apart from the result arrays, which grow by about
+6 kB per face and analysed frame (5.7 kB of it the 478x3 float32 landmarks; ``landmarks=False``
+leaves them out). Speed figures: ``benchmarks/face_speed.py``; the mesh is about three quarters of
+the CPU time, the expression model about a tenth.
 
 :func:`predict_face_images` does the same for a list or stack of still images, with tiled
 detection for small faces, or with ``faces="full"`` for images that already are face crops
@@ -501,6 +507,11 @@ def _array_chunks(frames: np.ndarray, times: np.ndarray, stride: int, chunk_size
         yield times[sel], sel.astype(np.int64), chunk
 
 
+#: Wall seconds of the last :func:`analyze_face` call of this process, for benchmarks: waiting for
+#: the decoder, running the mesh, in the worker (crops, expression, AUs), waiting for the worker.
+_LAST_TIMING: dict = {}
+
+
 # -- public API ---------------------------------------------------------------------------------
 def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto", stride: int = 1,
                  scale: float = 1.0, max_faces: int = 4, batch_size: int = 64, chunk_size: int = 32,
@@ -686,6 +697,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
 
     def post(times, frames, meshes):
         """Crops, expression model, AUs and pose of one chunk (in the worker thread)."""
+        tp = _time.perf_counter()
         faces_list, crops_list = [], []
         for fr, m in zip(frames, meshes):
             if faces == "full":
@@ -696,6 +708,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
             faces_list.append(f)
             crops_list.append(c)
         pipe.finish_chunk(faces_list, crops_list)
+        timing["worker_s"] += _time.perf_counter() - tp
         return faces_list
 
     def store_chunk(times, indices, faces_list):
@@ -720,6 +733,26 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     # work (crops, expression model, AUs) runs in one worker thread while the mesh goes on with the
     # next chunk, and the decoder fills the chunk after that in a third thread. At most two chunks
     # are in flight, so memory does not grow with the video.
+    timing = _LAST_TIMING
+    timing.clear()
+    timing.update(wait_decode_s=0.0, mesh_s=0.0, worker_s=0.0, wait_worker_s=0.0)
+
+    def timed(src):
+        it = iter(src)
+        try:
+            while True:
+                tw = _time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                timing["wait_decode_s"] += _time.perf_counter() - tw
+                yield item
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
+
     worker = None
     if threads:
         from concurrent.futures import ThreadPoolExecutor
@@ -727,7 +760,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emonb-face-post")
     pending = None
     try:
-        for times, indices, frames in chunks:
+        for times, indices, frames in timed(chunks):
+            tm = _time.perf_counter()
             meshes = []
             for t, fr in zip(times, frames):
                 if faces == "full":
@@ -746,15 +780,22 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                 last_n = res.n_faces
                 score = pipe.face_scores(fr, res, dets) if want else np.full(res.n_faces, np.nan, np.float32)
                 meshes.append((res, fr_scale, score))
+            timing["mesh_s"] += _time.perf_counter() - tm
             if worker is None:
                 store_chunk(times, indices, post(times, frames, meshes))
                 continue
             if pending is not None:
-                store_chunk(*pending[:2], pending[2].result())
+                tw = _time.perf_counter()
+                done = pending[2].result()
+                timing["wait_worker_s"] += _time.perf_counter() - tw
+                store_chunk(*pending[:2], done)
             pending = (times, indices, worker.submit(post, times, frames, meshes))
         if pending is not None:
             p, pending = pending, None
-            store_chunk(*p[:2], p[2].result())
+            tw = _time.perf_counter()
+            done = p[2].result()
+            timing["wait_worker_s"] += _time.perf_counter() - tw
+            store_chunk(*p[:2], done)
     except EmonbError:
         raise
     except (OSError, RuntimeError, ValueError) as exc:
