@@ -417,18 +417,8 @@ def _limit_threads(n: int = 1) -> None:
         cv2.setNumThreads(n)
 
 
-def _has_audio_track(path: Path) -> bool:
-    try:
-        import av
-
-        with av.open(str(path)) as c:
-            return bool(c.streams.audio)
-    except Exception:  # noqa: BLE001  (an unreadable file is reported by the video reader itself)
-        return False
-
-
 def _load(kind: str, path: Path):
-    from .session import load_manifest, load_session, open_session
+    from .session import has_audio_track, load_manifest, load_session, open_session
 
     if kind == "manifest":
         return load_manifest(path)
@@ -437,7 +427,7 @@ def _load(kind: str, path: Path):
     if kind == "video":
         if not path.exists():
             raise EmonbFileError(path, "video file not found")
-        return load_session(video=path, audio="video" if _has_audio_track(path) else None)
+        return load_session(video=path, audio="video" if has_audio_track(path) else None)
     if path.is_dir():
         raise EmonbFormatError(path, "a folder that is neither a session store (.zarr) nor holds a "
                                      "session.yaml manifest")
@@ -445,23 +435,6 @@ def _load(kind: str, path: Path):
         raise EmonbFileError(path, "source not found")
     raise EmonbFormatError(path, "not a session source; expected a manifest (.yaml), a session store "
                                  f"(.zarr) or a video file ({', '.join(VIDEO_SUFFIXES)})")
-
-
-def _add_fused(tree, *, rate: float):
-    """Late fusion of the session's results as its ``fused`` node (a warning when impossible)."""
-    from .fusion import fuse
-    from .session import make_tree
-
-    try:
-        fused = fuse(tree, method="late", rate=rate)
-    except EmonbError as exc:
-        from .errors import EmonbWarning
-
-        warnings.warn(f"fusion skipped: {exc}", EmonbWarning, stacklevel=2)
-        return tree
-    nodes = {name: tree[name].to_dataset(inherit=False) for name in tree.children}
-    nodes["fused"] = fused
-    return make_tree(nodes, tree.attrs)
 
 
 def _write_store(tree, final: Path, marker: dict) -> None:
@@ -521,7 +494,9 @@ def _run_session(job: dict) -> dict:
                     _limit_threads(1)  # torch/cv2 may only now be loaded
                     rec["step_errors"] = _step_errors(tree)
                     if job["rate"]:
-                        tree = _add_fused(tree, rate=job["rate"])
+                        from .analysis import add_fusion
+
+                        tree = add_fusion(tree, method="late", rate=job["rate"])
                     marker = {"session_id": job["session_id"], "source": job["source"],
                               "source_abs": job["source_abs"],
                               "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

@@ -47,6 +47,11 @@ def _result_lines(tree) -> list[str]:
         if "physio_arousal" in p:
             lines.append(f"  physio: arousal range {float(p['physio_arousal'].min()):+.2f} .. "
                          f"{float(p['physio_arousal'].max()):+.2f}")
+    if "spots" in tree.children:
+        sp = tree["spots"].to_dataset()
+        kinds = [str(k) for k in sp["kind"].values] if "kind" in sp else []
+        lines.append(f"  spotting: {kinds.count('micro')} micro- and {kinds.count('macro')} macro-expression "
+                     f"candidate(s) for review")
     if "text" in tree.children:
         t = tree["text"].to_dataset()
         lines.append(f"  text: {t.sizes.get('segment', 0)} transcript segment(s) scored")
@@ -216,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="run the main job on the embedded sample session")
     d.add_argument("--out", default="emonb-demo", help="output folder (default: ./emonb-demo)")
     d.add_argument("--rate", type=float, default=10.0, help="grid rate in Hz for alignment")
-    d.add_argument("--modalities", default="face,voice,physio,text",
+    d.add_argument("--modalities", default="face,voice,physio,text,spot",
                    help="analysis steps, comma-separated ('' for loading and alignment only)")
     d.add_argument("--stride", type=int, default=1, help="analyse every n-th video frame")
     d.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -229,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--physio-rate", type=float, help="physio sampling rate in Hz when the file has none")
     z.add_argument("--physio-offset", type=float, default=0.0, help="seconds added to the physio clock")
     z.add_argument("--transcript", help="transcript (.vtt, .srt, .csv)")
-    z.add_argument("--modalities", default="face,voice,physio,text")
+    z.add_argument("--modalities", default="face,voice,physio,text,spot")
     z.add_argument("--stride", type=int, default=1)
     z.add_argument("--device", default="auto")
     z.add_argument("--quiet", action="store_true")
@@ -255,6 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--keep-notebook", action="store_true", help="keep the executed notebook beside the HTML")
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=_cmd_report)
+    from .batch import add_batch_command  # light: dask loads only when a batch runs
+
+    add_batch_command(sub)
     i = sub.add_parser("info", help="summarize a session store or manifest")
     i.add_argument("path")
     i.set_defaults(func=_cmd_info)

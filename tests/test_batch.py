@@ -6,8 +6,6 @@ import argparse
 import json
 import logging
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import pandas as pd
@@ -153,37 +151,35 @@ def test_nothing_to_do_starts_no_cluster(data, client, tmp_path):
 
 
 # -- reports ---------------------------------------------------------------------------------------
-def test_report_is_rendered_and_a_failed_report_is_retried_alone(data, tmp_path, monkeypatch):
-    """``report=True`` calls emonb.report.run_report (here a stand-in, on an in-process cluster)."""
+def test_report_is_rendered_and_a_failed_report_is_retried_alone(data, tmp_path):
+    """``report=True`` runs the real emonb.report.run_report (on an in-process cluster)."""
     distributed = pytest.importorskip("distributed")
-    calls = []
-    fail = {"on": True}
+    pytest.importorskip("papermill")
+    import nbformat
 
-    def run_report(src, output, **parameters):
-        calls.append((src, output, parameters))
-        if fail["on"]:
-            raise RuntimeError("template broke")
-        Path(output).write_text(f"<html>{Path(src).name} {parameters}</html>")
-        return Path(output)
+    from emonb.report import remote_scripts
 
-    monkeypatch.setitem(sys.modules, "emonb.report", types.SimpleNamespace(run_report=run_report))
+    broken = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("session = None\nmodalities = []\nrate = 10.0")
+    params.metadata["tags"] = ["parameters"]
+    broken.cells = [params, nbformat.v4.new_code_cell("raise RuntimeError('template broke')")]
+    broken.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(broken, tmp_path / "broken.ipynb")
     src = data / "textonly" / "session.yaml"
     with distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=":0",
                                   silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as c:
-        kw = {"scheduler": c, "modalities": ["text"], "progress": False, "report": True,
-                  "report_parameters": {"modalities": ["text"], "rate": 5}}
-        res = run_batch(src, tmp_path, **kw)
+        kw = {"scheduler": c, "modalities": ["text"], "progress": False, "report": True}
+        res = run_batch(src, tmp_path, **kw, report_parameters={"modalities": ["text"], "rate": 5.0,
+                                                                "template": str(tmp_path / "broken.ipynb")})
         assert res["words"].status == "failed"
-        assert res["words"].error == "report failed: RuntimeError: template broke"
+        assert res["words"].error.startswith("report failed: ReportError:")
+        assert "template broke" in res["words"].error
         assert (tmp_path / "words.zarr" / COMPLETE_MARKER).is_file()  # the analysis is kept
-        fail["on"] = False
-        res = run_batch(src, tmp_path, **kw)
+        res = run_batch(src, tmp_path, **kw, report_parameters={"modalities": ["text"], "rate": 5.0})
         assert res["words"].status == "ok" and res["words"].report == str(tmp_path / "words.html")
-        assert calls[-1] == (str(tmp_path / "words.zarr"), str(tmp_path / "words.html"),
-                             {"modalities": ["text"], "rate": 5})
-        assert "words.zarr" in (tmp_path / "words.html").read_text()
-        assert run_batch(src, tmp_path, **kw)["words"].status == "skipped"
-    assert len(calls) == 2
+        html = (tmp_path / "words.html").read_text()
+        assert "Session words" in html and remote_scripts(html) == []
+        assert run_batch(src, tmp_path, **kw, report_parameters={"modalities": ["text"]})["words"].status == "skipped"
 
 
 # -- errors ----------------------------------------------------------------------------------------

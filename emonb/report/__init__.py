@@ -26,7 +26,7 @@ _NONE = type(None)
 #: name -> (accepted types, default, description). ``session`` is filled from ``src``.
 PARAMETERS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "session": ((str,), "sample", "session store (.zarr), manifest (.yaml), video file, or 'sample'"),
-    "modalities": ((list,), ["face", "voice", "physio", "text"], "analysis steps to cover"),
+    "modalities": ((list,), ["face", "voice", "physio", "text", "spot"], "analysis steps to cover"),
     "models": ((dict,), {}, "per-step model choice, e.g. {'face': {'expression': 'my-onnx'}}"),
     "fusion": ((str, _NONE), "late", "'late', a saved fitted fusion model, or None"),
     "ensemble": ((str,), "mean", "late-fusion rule: mean, product or max"),

@@ -7,7 +7,6 @@ notebook can say so instead of drawing an empty chart.
 
 from __future__ import annotations
 
-import io
 import json
 import platform
 from typing import Sequence
@@ -35,7 +34,7 @@ MAX_POINTS = 1500  # per series in a chart: enough for a readable line, small en
 
 
 # -- preparing the session --------------------------------------------------------------------------
-def prepare_session(session, *, modalities: Sequence[str] = ("face", "voice", "physio", "text"),
+def prepare_session(session, *, modalities: Sequence[str] = ("face", "voice", "physio", "text", "spot"),
                     models: dict | None = None, fusion: str | None = "late", ensemble: str = "mean",
                     rate: float = 10.0, start: float | None = None, end: float | None = None,
                     stride: int = 1, device: str = "auto", save_to: str | None = None,
