@@ -424,3 +424,29 @@ def test_threads_off_gives_the_same_result_and_redetect_is_checked():
     for bad in (-1, float("nan")):
         with pytest.raises(EmonbValueError, match="redetect"):
             eb.analyze_face(frames[:2], fps=10.0, progress=False, redetect=bad)
+
+
+def test_an_error_mid_video_stops_the_decoder_and_worker_threads(tmp_path, monkeypatch):
+    import threading
+
+    from conftest import write_video
+
+    from emonb.models.face.analyze import FacePipeline
+
+    path = write_video(tmp_path / "blank.mp4", n=120, fps=20, size=(160, 120))
+    calls = []
+
+    def boom(self, faces_list, crops_list):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(FacePipeline, "finish_chunk", boom)
+    err = None
+    try:
+        eb.analyze_face(path, chunk_size=8, progress=False)
+    except EmonbError as exc:
+        err = exc  # keep the traceback alive, as a notebook does
+    assert err is not None and "boom" in str(err)
+    names = [t.name for t in threading.enumerate() if t.is_alive()]
+    assert not any(n.startswith(("emonb-face-decode", "emonb-face-post")) for n in names), names

@@ -759,8 +759,9 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
 
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emonb-face-post")
     pending = None
+    source = timed(chunks)
     try:
-        for times, indices, frames in timed(chunks):
+        for times, indices, frames in source:
             tm = _time.perf_counter()
             meshes = []
             for t, fr in zip(times, frames):
@@ -801,6 +802,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     except (OSError, RuntimeError, ValueError) as exc:
         raise EmonbFileError(path or "frames", f"face analysis failed: {exc}") from exc
     finally:
+        source.close()  # stops the decoder thread now, not when the traceback is collected
         if worker is not None:
             if pending is not None:
                 pending[2].cancel()
