@@ -450,3 +450,57 @@ def test_an_error_mid_video_stops_the_decoder_and_worker_threads(tmp_path, monke
     assert err is not None and "boom" in str(err)
     names = [t.name for t in threading.enumerate() if t.is_alive()]
     assert not any(n.startswith(("emonb-face-decode", "emonb-face-post")) for n in names), names
+
+
+def _fake_faces(boxes, n_aus=2, value=None):
+    from emonb.models.face.analyze import _Faces
+
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    n = boxes.shape[0]
+    v = np.arange(n, dtype=np.float32)[:, None] if value is None else np.full((n, 1), value, np.float32)
+    return _Faces(box=boxes, score=np.where(np.arange(n) % 2, np.nan, 0.9).astype(np.float32),
+                  landmarks=np.broadcast_to(v[:, :, None], (n, 478, 3)).copy(),
+                  blendshape=np.repeat(v, 52, 1), pose=np.repeat(v, 3, 1), au=np.repeat(v, n_aus, 1),
+                  emotion=np.repeat(v, 7, 1), facs=np.repeat(v, 7, 1), sharpness=v[:, 0].copy(),
+                  outside=v[:, 0].copy())
+
+
+def test_retrack_after_parallel_parts_matches_online_tracking():
+    from emonb.models.face.analyze import _Store
+    from emonb.models.face.geometry import FaceTracker
+
+    a, b, c = [300, 10, 400, 110], [20, 10, 120, 110], [150, 150, 250, 250]
+    # detection order changes from frame to frame; a third face comes and goes; frame 5 is empty
+    frames = [[a], [a, b], [b, a], [a, b, c], [c, b, a], [], [b, a], [a], [a, b]]
+    online = _Store(2, 3, capacity=len(frames))
+    tr = FaceTracker(3)
+    slot_score = np.full(3, np.nan, np.float32)
+    for i, boxes in enumerate(frames):
+        f = _fake_faces(boxes)
+        slots = tr.update(f.box, i / 10)
+        for j, sl in enumerate(slots):  # the online score carry of analyze_face
+            if np.isfinite(f.score[j]):
+                slot_score[sl] = f.score[j]
+            else:
+                f.score[j] = slot_score[sl]
+        online.add(i / 10, i, f, slots)
+    # parallel parts: rows filled in detection order, out of frame order, one row never decoded
+    raw = _Store(2, 3, capacity=len(frames) + 1)
+    order = [5, 6, 7, 8, 0, 1, 2, 3, 4]
+    for i in order:
+        raw.put(i + (1 if i >= 4 else 0), i / 10, i, _fake_faces(frames[i]))
+    raw.compact(np.array([0, 1, 2, 3, 5, 6, 7, 8, 9]))  # row 4 stayed empty
+    raw.retrack(FaceTracker(3), carry_scores=True)
+    assert raw.n == online.n == len(frames) and raw.used_faces == online.used_faces == 3
+    np.testing.assert_array_equal(raw.present[:9], online.present[:9])
+    np.testing.assert_array_equal(raw.frame_index[:9], np.arange(9))
+    x, y = raw.finish(3), online.finish(3)
+    for k in x:
+        np.testing.assert_array_equal(x[k], y[k], err_msg=k)
+
+
+def test_parallel_is_checked_and_ignored_without_threads():
+    frames = np.zeros((4, 90, 120, 3), np.uint8)
+    with pytest.raises(EmonbValueError, match="parallel"):
+        eb.analyze_face(frames, fps=10.0, progress=False, parallel=0)
+    assert eb.analyze_face(frames, fps=10.0, progress=False, parallel=3).attrs["parallel"] == 1  # arrays: one

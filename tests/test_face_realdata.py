@@ -216,3 +216,17 @@ def test_redetect_finds_an_entering_face_within_its_interval(video_dir):
     assert (c[:6] == 1).all() and (c[11:18] == 2).all() and (c[18:] == 1).all()
     x0 = late.face_box.sel(box_coord="x0").values
     assert (x0[:, 0] > 300).all()  # face 0 is still A
+
+
+def test_parallel_parts_give_the_same_result_as_one_sequence(video_dir):
+    path = video_dir / "WolfgangLanger_Pexels.mp4"
+    one = eb.analyze_face(path, stride=2, parallel=1, progress=False)
+    two = eb.analyze_face(path, stride=2, parallel=2, progress=False)
+    assert one.attrs["parallel"] == 1 and two.attrs["parallel"] == 2
+    np.testing.assert_array_equal(one.frame_index.values, two.frame_index.values)
+    np.testing.assert_array_equal(one.face_count.values, two.face_count.values)
+    # the second part starts tracking afresh; everything else is the same computation
+    for var in ("face_box", "face_au", "face_emotion"):
+        np.testing.assert_allclose(one[var].values, two[var].values, atol=0.02, err_msg=var)
+    # the BlazeFace score runs every 0.5 s counted from each part's start: other frames, close scores
+    np.testing.assert_allclose(one.face_score.values, two.face_score.values, atol=0.1)

@@ -6,13 +6,16 @@ ids), action units derived from blendshapes and mesh geometry (:data:`AU_MAPPING
 mini-Xception expression classifier on an eye-aligned 64x64 gray crop, an EMFACS-style expression
 estimate from the AUs, valence/arousal and quality flags.
 
-Three threads share the work of a video: one decodes chunks of frames, the calling thread runs
-the mesh (MediaPipe, itself multi-threaded) frame by frame, and one worker turns the previous
-chunk's meshes into crops, expression probabilities and AUs. At most a few chunks are in memory at
-once, so memory is flat in the video's length apart from the result arrays, which grow by about
+A video file is cut into ``parallel`` contiguous parts (default: one per CPU, at most 4), each
+analysed in its own thread with its own decoder and MediaPipe landmarker: the landmarker keeps one
+core busy per sequence and is three quarters of the work, so this is what lets a second core help.
+Faces are stored per frame and given their tracked ids over the whole video afterwards. With one
+sequence (``parallel=1``, arrays), three threads share the work: one decodes chunks of frames, the
+calling thread runs the mesh, and one worker turns the previous chunk's meshes into crops,
+expression probabilities and AUs. At most a few chunks per part are in memory at once, so memory is flat in the video's length apart from the result arrays, which grow by about
 6 kB per face and analysed frame (5.7 kB of it the 478x3 float32 landmarks; ``landmarks=False``
 leaves them out). Speed figures: ``benchmarks/face_speed.py``; the mesh is about three quarters of
-the CPU time, the expression model about a tenth.
+the CPU time, the expression model about a tenth, decoding a sixth.
 
 :func:`predict_face_images` does the same for a list or stack of still images, with tiled
 detection for small faces, or with ``faces="full"`` for images that already are face crops
@@ -308,6 +311,67 @@ class _Store:
                 self.arrays[k][s, i] = getattr(faces, k)[j]
         self.n += 1
 
+    def put(self, row: int, t: float, index: int, faces: _Faces) -> None:
+        """Store a frame's faces at ``row`` in detection order (slots 0, 1, ...); see :meth:`retrack`."""
+        self.time[row] = t
+        self.frame_index[row] = index
+        self.count[row] = faces.n
+        m = min(faces.n, self.max_faces)
+        for j in range(m):
+            self.present[row, j] = True
+            for k in self.arrays:
+                self.arrays[k][j, row] = getattr(faces, k)[j]
+        self.n = max(self.n, row + 1)
+
+    def compact(self, rows: np.ndarray) -> None:
+        """Keep only ``rows`` (increasing), moved to the front in place (frames that did not decode)."""
+        rows = np.asarray(rows, int)
+        for new, old in enumerate(rows):
+            if new != old:
+                for a in self.arrays.values():
+                    a[:, new] = a[:, old]
+        for name in ("time", "frame_index", "count", "present"):
+            arr = getattr(self, name)
+            arr[: len(rows)] = arr[rows]
+        self.n = len(rows)
+
+    def retrack(self, tracker, *, carry_scores: bool) -> None:
+        """Give the faces of rows stored by :meth:`put` their tracked slots, frame by frame in order.
+
+        Same rules as the online path of :func:`analyze_face`: ``tracker.update`` per frame, and
+        faces without a detector score of their own carry their slot's last score.
+        """
+        slot_score = np.full(self.max_faces, np.nan, np.float32)
+        box, score = self.arrays["box"], self.arrays["score"]
+        for r in range(self.n):
+            m = min(int(self.count[r]), self.max_faces)
+            if m == 0:
+                continue
+            slots = tracker.update(box[:m, r], float(self.time[r]))
+            sc = score[:m, r].copy()
+            scored = np.isfinite(sc)
+            for j, sl in enumerate(slots):
+                if sl < 0:
+                    continue
+                if scored[j]:
+                    slot_score[sl] = sc[j]
+                elif carry_scores:
+                    sc[j] = slot_score[sl]
+            score[:m, r] = sc
+            if np.array_equal(slots, np.arange(m)):
+                continue
+            self.present[r] = False
+            for a in self.arrays.values():
+                tmp = a[:m, r].copy()
+                for j, sl in enumerate(slots):
+                    if sl >= 0:
+                        a[sl, r] = tmp[j]
+            for sl in slots:
+                if sl >= 0:
+                    self.present[r, sl] = True
+        used = np.flatnonzero(self.present[: self.n].any(axis=0))
+        self.used_faces = int(used.max()) + 1 if used.size else 0
+
     def drop_short_tracks(self, min_frames: int) -> int:
         """Forget faces seen in fewer than ``min_frames`` consecutive analysed frames; returns how many."""
         if min_frames <= 1 or self.n == 0:
@@ -517,7 +581,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                  scale: float = 1.0, max_faces: int = 4, batch_size: int = 64, chunk_size: int = 32,
                  flip: bool = False, au_threshold: float = 0.5, blur_threshold: float = BLUR_THRESHOLD,
                  detector_score: bool = True, score_interval: float = 0.5, landmarks: bool = True,
-                 redetect: float | None = None, start: float | None = None,
+                 redetect: float | None = None, parallel: int | None = None, start: float | None = None,
                  end: float | None = None, fps: float | None = None, threads: bool = True,
                  track_timeout: float = 1.0, min_track: int = 2, au_mapping=None,
                  progress: bool = True) -> xr.Dataset:
@@ -567,6 +631,13 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         BlazeFace detector looks for faces entering the view at most that often (sharing the
         ``face_score`` runs). Faster on videos with fewer faces than ``max_faces``, but a face
         that enters is picked up up to ``redetect`` seconds late (``0`` searches every frame).
+    parallel : int, optional
+        Video files: analyse this many contiguous parts of the video at once, each with its own
+        decoder and landmarker thread (MediaPipe's landmarker keeps one core busy per sequence,
+        so a second part is what lets a second core help; default: the number of CPUs, at most
+        4). Each part starts tracking afresh, as at the start of a video; face ids are then
+        assigned over the whole video in frame order, as with one part. ``1``: one sequence.
+        Parts get at least 64 analysed frames (shorter ranges use fewer parts).
     start, end : float, optional
         Time range to analyse, seconds on the video's own clock.
     fps : float, optional
@@ -574,7 +645,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     threads : bool
         Decode in a background thread, and run crops, expression model and AUs of one chunk in
         another thread while the mesh runs on the next chunk. ``False``: everything in the calling
-        thread (same results, slower).
+        thread, one sequence (``parallel`` is ignored; same results, slower).
     track_timeout : float
         Seconds a lost face keeps its ``face`` id.
     min_track : int
@@ -612,6 +683,9 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     if scale > 1:
         raise EmonbValueError(f"scale must be in (0, 1], got {scale}")
     max_faces = int(check_positive("max_faces", max_faces))
+    if parallel is None:
+        parallel = min(os.cpu_count() or 1, 4)
+    parallel = int(check_positive("parallel", parallel))
     t_start = _time.perf_counter()
 
     # -- resolve the source into chunks ------------------------------------------------------
@@ -688,11 +762,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     from tqdm.auto import tqdm
 
     bar = tqdm(total=n_expected, desc="face", unit="frame", disable=not progress, leave=False)
-    session = pipe.mesh.video_session() if faces == "detect" else None
-    search = _FaceSearch(pipe.mesh, max_faces, float(redetect)) if redetect is not None else None
+    step = None
     n_frames = 0
-    last_score_t = -np.inf
-    last_n = -1
     slot_score = np.full(max_faces, np.nan, np.float32)
 
     def post(times, frames, meshes):
@@ -759,8 +830,18 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
 
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emonb-face-post")
     pending = None
-    source = timed(chunks)
+    segments = int(parallel) if (path is not None and faces == "detect" and threads) else 1
+    segments = min(segments, max(n_expected // 64, 1))  # short ranges: one sequence
+    source = timed(chunks if segments == 1 else ())
     try:
+        if segments > 1:
+            n_frames = _run_segments(reader, pipe, store, segments=segments, i0=i0, i1=i1, stride=stride,
+                                     chunk_size=chunk_size, size=size, meta=meta, threads=threads,
+                                     step_args=(max_faces, score_interval, redetect), post=post, t0=t0,
+                                     bar=bar)
+            store.retrack(tracker, carry_scores=detector_score)
+        elif faces == "detect":
+            step = _MeshStep(pipe, max_faces, score_interval, redetect)
         for times, indices, frames in source:
             tm = _time.perf_counter()
             meshes = []
@@ -768,19 +849,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                 if faces == "full":
                     meshes.append(_full_frame_faces(pipe, fr))
                     continue
-                fr_scale = 1.0
-                if meta.get("width") and fr.shape[1] != meta["width"]:
-                    fr_scale = fr.shape[1] / float(meta["width"])
-                res = session.detect(fr, float(t))
-                dets = None
-                if redetect is not None:
-                    session, res, dets = search.step(session, fr, float(t), res)
-                want = (float(t) - last_score_t >= score_interval) or res.n_faces != last_n
-                if want and res.n_faces:
-                    last_score_t = float(t)
-                last_n = res.n_faces
-                score = pipe.face_scores(fr, res, dets) if want else np.full(res.n_faces, np.nan, np.float32)
-                meshes.append((res, fr_scale, score))
+                meshes.append(step(fr, float(t), _frame_scale(fr, meta)))
             timing["mesh_s"] += _time.perf_counter() - tm
             if worker is None:
                 store_chunk(times, indices, post(times, frames, meshes))
@@ -808,8 +877,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                 pending[2].cancel()
             worker.shutdown(wait=True)
         bar.close()
-        if session is not None:
-            session.close()
+        if step is not None:
+            step.close()
 
     dropped = store.drop_short_tracks(int(min_track)) if (faces == "detect" and store.n > 1) else 0
     elapsed = _time.perf_counter() - t_start
@@ -819,6 +888,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         "flip": int(flip), "au_threshold": float(au_threshold), "blur_threshold": float(blur_threshold),
         "detector_score": int(detector_score), "score_interval": float(score_interval),
         "redetect": "every frame (MediaPipe)" if redetect is None else float(redetect),
+        "parallel": int(segments),
         "batch_size": int(batch_size),
         "track_timeout": float(track_timeout), "min_track": int(min_track),
         "short_tracks_dropped": int(dropped),
@@ -843,6 +913,107 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     if store.n and np.nansum(store.count[: store.n]) == 0:
         ds.attrs["warning"] = "no face found in any analysed frame"
     return ds
+
+
+def _frame_scale(fr: np.ndarray, meta: dict) -> float:
+    """Width of the frame the models see over the original width (``scale``)."""
+    if meta.get("width") and fr.shape[1] != meta["width"]:
+        return fr.shape[1] / float(meta["width"])
+    return 1.0
+
+
+def _run_segments(reader, pipe: FacePipeline, store: _Store, *, segments: int, i0: int, i1: int, stride: int,
+                  chunk_size: int, size, meta: dict, threads: bool, step_args: tuple, post, t0: float,
+                  bar) -> int:
+    """Analyse ``segments`` contiguous parts of a video at once, each in its own thread with its own
+    decoder and landmarker session (the landmarker runs on one core at a time, so this is how a
+    second core helps). Faces are stored in detection order at their frame's row; the caller then
+    runs :meth:`_Store.retrack`. Returns the number of frames analysed.
+    """
+    rows_total = len(range(i0, i1, stride))
+    bounds = np.linspace(0, rows_total, segments + 1).round().astype(int)
+    filled = np.zeros(rows_total, bool)
+    lock = threading.Lock()
+    errors: list = []
+    stop = threading.Event()
+
+    def run(a: int, b: int) -> None:
+        first, last = i0 + a * stride, i0 + (b - 1) * stride
+        src = _ChunkSource(lambda: reader.iter_chunks(chunk_size, stride=stride, start=float(reader.times[first]),
+                                                      end=float(reader.times[last]), size=size),
+                           threaded=threads)
+        step = None
+        it = iter(src)
+        try:
+            step = _MeshStep(pipe, *step_args)
+            for times, indices, frames in it:
+                if stop.is_set():
+                    return
+                meshes = [step(fr, float(t), _frame_scale(fr, meta)) for t, fr in zip(times, frames)]
+                faces_list = post(times, frames, meshes)
+                with lock:
+                    for t, i, f in zip(times, indices, faces_list):
+                        r = (int(i) - i0) // stride
+                        if 0 <= r < rows_total:
+                            store.put(r, float(t) + t0, int(i), f)
+                            filled[r] = True
+                    bar.update(len(times))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            errors.append(exc)
+            stop.set()
+        finally:
+            it.close()
+            if step is not None:
+                step.close()
+
+    workers = [threading.Thread(target=run, args=(int(a), int(b)), name=f"emonb-face-segment-{k}", daemon=True)
+               for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])) if b > a]
+    for w in workers:
+        w.start()
+    try:
+        for w in workers:
+            while w.is_alive():
+                w.join(timeout=0.2)
+    except BaseException:
+        stop.set()
+        for w in workers:
+            w.join()
+        raise
+    if errors:
+        raise errors[0]
+    store.compact(np.flatnonzero(filled))
+    return store.n
+
+
+class _MeshStep:
+    """The mesh of one frame after another in one VIDEO-mode session, with the detector score.
+
+    Holds the per-sequence state: the landmarker session, the ``redetect`` search and when the
+    BlazeFace score last ran.
+    """
+
+    def __init__(self, pipe: FacePipeline, max_faces: int, score_interval: float, redetect: float | None):
+        self.pipe = pipe
+        self.score_interval = float(score_interval)
+        self.session = pipe.mesh.video_session()
+        self.search = _FaceSearch(pipe.mesh, max_faces, float(redetect)) if redetect is not None else None
+        self.last_score_t = -np.inf
+        self.last_n = -1
+
+    def __call__(self, fr: np.ndarray, t: float, fr_scale: float):
+        res = self.session.detect(fr, t)
+        dets = None
+        if self.search is not None:
+            self.session, res, dets = self.search.step(self.session, fr, t, res)
+        want = (t - self.last_score_t >= self.score_interval) or res.n_faces != self.last_n
+        if want and res.n_faces:
+            self.last_score_t = t
+        self.last_n = res.n_faces
+        score = self.pipe.face_scores(fr, res, dets) if want else np.full(res.n_faces, np.nan, np.float32)
+        return res, fr_scale, score
+
+    def close(self) -> None:
+        self.session.close()
 
 
 class _FaceSearch:
