@@ -202,13 +202,14 @@ def run_one(cfg: dict) -> dict:
     cpu = time.process_time()
     ds = eb.analyze_face(path, stride=cfg["stride"], scale=cfg["scale"], progress=False,
                          detector_score=cfg.get("detector_score", True), landmarks=cfg.get("landmarks", True),
-                         redetect=cfg.get("redetect"))
+                         redetect=cfg.get("redetect"), parallel=cfg.get("parallel"))
     wall = time.perf_counter() - t
     cpu = time.process_time() - cpu
     n_an = int(ds.sizes["time"])
     from emonb.models.face.analyze import _LAST_TIMING
 
     out["timing"] = dict(_LAST_TIMING)
+    out["parallel"] = int(ds.attrs.get("parallel", 1))
     result_mb = ds.nbytes / 2**20
     out.update(wall_s=wall, fps=reader.n_frames / wall, analysed=n_an, analysed_fps=n_an / wall,
                cpu_ms_per_analysed_frame=1000 * cpu / max(n_an, 1),
@@ -258,8 +259,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     ap.add_argument("--minutes", type=float, default=5.0)
-    ap.add_argument("--configs", default="1,1.0;1,1.0,0.5;1,0.5;2,1.0;2,0.5",
-                    help="';'-separated 'stride,scale[,redetect]' settings")
+    ap.add_argument("--configs", default="1,1.0,-,1;1,1.0;1,1.0,0.5;1,0.5;2,1.0,-,1;2,1.0;2,0.5",
+                    help="';'-separated 'stride,scale[,redetect[,parallel]]' settings ('-': default)")
     ap.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
     ap.add_argument("--hour", action="store_true", help="memory against video length (see above)")
     ap.add_argument("--curve", default="5,10,20", help="minutes for --hour's stride-1 runs")
@@ -290,10 +291,12 @@ def main(argv=None) -> int:
         for item in args.configs.split(";"):
             parts = item.split(",")
             cfg = {"kind": "analyze", "stride": int(parts[0]), "scale": float(parts[1])}
-            if len(parts) > 2:
+            if len(parts) > 2 and parts[2] not in ("", "-"):
                 cfg["redetect"] = float(parts[2])
+            if len(parts) > 3 and parts[3] not in ("", "-"):
+                cfg["parallel"] = int(parts[3])
             cfgs.append(cfg)
-        print(f"{'run':<34}{'fps':>8}{'analysed/s':>12}{'cpu ms/fr':>10}{'wall s':>9}{'peak MB':>9}"
+        print(f"{'run (analyze_face)':<34}{'fps':>8}{'analysed/s':>12}{'cpu ms/fr':>10}{'wall s':>9}{'peak MB':>9}"
               f"{'1 h MB (est.)':>15}{'load':>6}")
         for cfg in cfgs:
             cfg["video"] = str(looped)
@@ -305,15 +308,16 @@ def main(argv=None) -> int:
                 print(f"{label:<34}{r['fps']:>8.1f}{'':>12}{'':>10}{r['wall_s']:>9.1f}{r['peak_rss_mb']:>9.0f}"
                       f"{'':>15}{os.getloadavg()[0]:>6.1f}")
             else:
-                label = f"analyze_face stride={cfg['stride']} scale={cfg['scale']}"
+                label = f"stride={cfg['stride']} scale={cfg['scale']}"
                 if cfg.get("redetect") is not None:
-                    label = f"stride={cfg['stride']} scale={cfg['scale']} redetect={cfg['redetect']:g}"
+                    label += f" redetect={cfg['redetect']:g}"
+                label += f" parallel={r['parallel']}"
                 print(f"{label:<34}{r['fps']:>8.1f}{r['analysed_fps']:>12.1f}{r['cpu_ms_per_analysed_frame']:>10.1f}"
                       f"{r['wall_s']:>9.1f}{r['peak_rss_mb']:>9.0f}{r['rss_1h_estimate_mb']:>15.0f}"
                       f"{os.getloadavg()[0]:>6.1f}"
                       f"   (faces in {r['faces_found']:.0%} of frames, result {r['result_mb']:.0f} MB)")
                 tm = r.get("timing") or {}
-                if tm:
+                if tm and r["parallel"] == 1:
                     print(f"{'':<4}main thread: mesh {tm['mesh_s']:.1f} s, waiting for decoded frames "
                           f"{tm['wait_decode_s']:.1f} s, waiting for the worker {tm['wait_worker_s']:.1f} s; "
                           f"worker busy {tm['worker_s']:.1f} s")
