@@ -1,8 +1,10 @@
 """Browser test: a real JupyterLab, driven by Debian's chromium through Playwright.
 
 Opens a notebook, runs it, checks that a frame is drawn, moves the slider (and measures the time from
-the slider move to the new frame drawn), marks a range and adds an annotation with mouse and keyboard,
-and checks that it landed in the SQLite file. A screenshot is saved under ``tests/artifacts/``.
+the slider move to the new frame drawn), checks the Altair timelines (rendered by the vendored Vega,
+cursor following ``current_time``, a click seeks, shift-drag selects a range), marks a range and adds
+an annotation with mouse and keyboard, and checks that it landed in the SQLite file. Every request
+the page makes must stay on localhost (no CDN). A screenshot is saved under ``tests/artifacts/``.
 """
 
 from __future__ import annotations
@@ -94,7 +96,7 @@ def lab(tmp_path_factory):
     else:
         proc.terminate()
         pytest.fail("JupyterLab did not start: " + (root / "lab.log").read_text()[-2000:])
-    yield {"url": f"{base}/lab/tree/review.ipynb?token={token}", "store": store, "root": root}
+    yield {"url": f"{base}/lab/tree/review.ipynb?token={token}", "store": store, "root": root, "base": base}
     proc.terminate()
     try:
         proc.wait(timeout=20)
@@ -131,6 +133,11 @@ def test_notebook_scrub_and_annotate(lab):
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        # nothing may leave localhost: every request and websocket is recorded
+        local = (lab["base"], lab["base"].replace("http://", "ws://"), "data:", "blob:")
+        remote = []
+        page.on("request", lambda r: None if r.url.startswith(local) else remote.append(r.url))
+        page.on("websocket", lambda w: None if w.url.startswith(local) else remote.append(w.url))
         try:
             page.goto(lab["url"])
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
@@ -182,12 +189,25 @@ def test_notebook_scrub_and_annotate(lab):
             advanced = float(scrub.get_attribute("data-current-time")) - t_before
             assert 0.6 < advanced < 2.0, advanced
             assert int(scrub.get_attribute("data-frames-drawn")) > drawn_before + 3
+            # the timelines: an Altair chart drawn by the vendored Vega (svg), the cursor on current_time
+            page.wait_for_selector(".emonb-timelines[data-rendered^='vega 6'] svg", timeout=60_000)
+            rendered = page.get_attribute(".emonb-timelines", "data-rendered")
+            assert "vega-lite 6" in rendered, rendered
+            page.wait_for_function(
+                "() => { const d = document.querySelector('.emonb-scrubber').dataset;"
+                " return Math.abs(+document.querySelector('.emonb-timelines').dataset.cursor - +d.currentTime) < 1e-6; }",
+                timeout=20_000)
+            # the plot area of the first row (vega draws each row's background as path.background)
+            plot = page.locator(".emonb-timelines g.concat_0_group > g > path.background").first
             # clicking a timeline seeks: the middle of the first track is the middle of the session
-            page.locator(".emonb-track-plot canvas").first.scroll_into_view_if_needed()
-            box = page.locator(".emonb-track-plot canvas").first.bounding_box()
+            plot.scroll_into_view_if_needed()
+            box = plot.bounding_box()
             page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
             page.wait_for_function(
                 "() => Math.abs(+document.querySelector('.emonb-scrubber').dataset.currentTime - 9.84) < 0.3",
+                timeout=20_000)
+            page.wait_for_function(  # and the cursor follows
+                "() => Math.abs(+document.querySelector('.emonb-timelines').dataset.cursor - 9.84) < 0.3",
                 timeout=20_000)
             # annotate: set time with the slider, mark in (mouse), move, mark out (key), choose a label, add
             def seek(t):
@@ -206,9 +226,8 @@ def test_notebook_scrub_and_annotate(lab):
             page.keyboard.press("Enter")
             page.wait_for_selector(".emonb-annotator[data-count='1']", timeout=20_000)
             # shift-drag on a timeline selects the annotator's range (25% -> 50% of the session)
-            track = page.locator(".emonb-track-plot canvas").first
-            track.scroll_into_view_if_needed()
-            box = track.bounding_box()
+            plot.scroll_into_view_if_needed()
+            box = plot.bounding_box()
             y = box["y"] + box["height"] / 2
             page.keyboard.down("Shift")
             page.mouse.move(box["x"] + box["width"] * 0.25, y)
@@ -216,10 +235,15 @@ def test_notebook_scrub_and_annotate(lab):
             page.mouse.move(box["x"] + box["width"] * 0.5, y, steps=5)
             page.mouse.up()
             page.keyboard.up("Shift")
+            # (mouse events land on whole pixels: about 0.03 s at this width)
             page.wait_for_function(
-                "() => /4\\.9\\d s → 9\\.8\\d s/.test(document.querySelector('.emonb-ann-range').textContent)",
-                timeout=20_000)
+                "() => { const m = document.querySelector('.emonb-ann-range').textContent.match(/([\\d.]+) s → ([\\d.]+) s/);"
+                " return m && Math.abs(+m[1] - 4.92) < 0.1 && Math.abs(+m[2] - 9.84) < 0.1; }", timeout=20_000)
+            # the range band is drawn on the timelines (the rect of each row's band layer)
+            page.wait_for_selector(".emonb-timelines g.concat_0_group path[fill='#3b82f6']", timeout=20_000)
+            page.locator(".emonb-timelines").scroll_into_view_if_needed()
             page.screenshot(path=str(ARTIFACTS / "review_notebook.png"), full_page=True)
+            assert not remote, f"requests left localhost: {remote[:5]}"
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "review_notebook_failure.png"), full_page=True)
             raise

@@ -30,148 +30,186 @@ function drawOverlay(ctx, overlay) {
   }
 }
 
-const COLORS = ["#dc2626", "#65a30d", "#7c3aed", "#f59e0b", "#2563eb", "#0891b2", "#64748b", "#db2777"];
+// ---- timelines: an Altair (Vega-Lite) spec from Python, rendered by the vendored Vega, offline.
+// Vega and Vega-Lite (widgets/vendor, UMD builds) come once per page through the comm: the first
+// scrubber asks the kernel ({type: "vega"}), gets both files (gzip) as buffers, and evaluates them
+// with module/exports shims; the result is cached on globalThis for every later widget.
 
-// interval tracks (spotted expressions, annotations): one colour per label, labels on wide boxes
-function drawIntervals(ctx, track, w, h) {
-  const span = track.end - track.start;
-  const colour = new Map();
-  ctx.font = "10px sans-serif";
-  for (const iv of track.intervals || []) {
-    const key = iv.label.split(" · ")[0];
-    if (!colour.has(key)) colour.set(key, COLORS[colour.size % COLORS.length]);
-    const x0 = ((iv.onset - track.start) / span) * w;
-    const x1 = Math.max(x0 + 2, ((iv.offset - track.start) / span) * w);
-    ctx.fillStyle = colour.get(key);
-    ctx.globalAlpha = 0.35;
-    ctx.fillRect(x0, 6, x1 - x0, h - 12);
-    ctx.globalAlpha = 1;
-    if (x1 - x0 > ctx.measureText(iv.label).width + 4) {
-      ctx.fillStyle = "#111827";
-      ctx.fillText(iv.label, x0 + 2, h / 2 + 3);
-    }
-  }
+const VEGA_KEY = "__emonbVega";
+
+async function bufferText(buf, encoding) {
+  if (encoding !== "gzip") return new TextDecoder().decode(buf);
+  const stream = new Blob([buf]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return await new Response(stream).text();
 }
 
-function drawTrack(canvas, track) {
-  const ctx = canvas.getContext("2d");
-  const w = canvas.width;
-  const h = canvas.height;
-  ctx.clearRect(0, 0, w, h);
-  ctx.fillStyle = "#f8fafc";
-  ctx.fillRect(0, 0, w, h);
-  if (track.kind === "intervals") {
-    drawIntervals(ctx, track, w, h);
-    return;
-  }
-  track.series.forEach((s, k) => {
-    const vals = s.values;
-    let lo = track.range ? track.range[0] : Infinity;
-    let hi = track.range ? track.range[1] : -Infinity;
-    if (!track.range) {
-      for (const v of vals) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    }
-    if (!(hi > lo)) { hi = lo + 1; }
-    ctx.strokeStyle = COLORS[k % COLORS.length];
-    ctx.lineWidth = 1.2;
-    ctx.beginPath();
-    let pen = false;
-    vals.forEach((v, i) => {
-      if (v === null) { pen = false; return; }
-      const x = ((i + 0.5) / vals.length) * w;
-      const y = h - 2 - ((v - lo) / (hi - lo)) * (h - 4);
-      if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
-      pen = true;
-    });
-    ctx.stroke();
-  });
+function evalUmd(src, deps) {
+  const module = { exports: {} };
+  const require = (name) => {
+    if (name in deps) return deps[name];
+    throw new Error(`emonb: ${name} is not vendored`);
+  };
+  // the UMD wrapper takes the CommonJS branch; `define` is shadowed so a page's AMD loader is not used
+  new Function("module", "exports", "require", "define", src)(module, module.exports, require, undefined);
+  return module.exports;
 }
 
-function buildTimelines(box, model, seek) {
-  box.replaceChildren();
-  const tracks = model.get("timelines");
-  const width = Math.max(model.get("width") || 640, 320);
-  for (const tr of tracks) {
-    const row = document.createElement("div");
-    row.className = "emonb-track";
-    const title = document.createElement("div");
-    title.className = "emonb-track-title";
-    title.textContent = tr.name + (tr.units ? ` (${tr.units})` : "") + (tr.model ? ` · ${tr.model}` : "");
-    const legend = document.createElement("span");
-    legend.className = "emonb-track-legend";
-    tr.series.forEach((s, k) => {
-      const item = document.createElement("span");
-      item.style.color = COLORS[k % COLORS.length];
-      item.textContent = ` ${s.label}`;
-      legend.append(item);
-    });
-    title.append(legend);
-    const wrap = document.createElement("div");
-    wrap.className = "emonb-track-plot";
-    const c = document.createElement("canvas");
-    c.width = width;
-    c.height = 56;
-    const cursor = document.createElement("div");
-    cursor.className = "emonb-track-cursor";
-    const band = document.createElement("div");
-    band.className = "emonb-track-range";
-    wrap.append(c, band, cursor);
-    row.append(title, wrap);
-    box.append(row);
-    drawTrack(c, tr);
-    const timeAt = (e) => {
-      const r = c.getBoundingClientRect();
-      return tr.start + ((e.clientX - r.left) / r.width) * (tr.end - tr.start);
+function loadVega(model) {
+  const g = globalThis;
+  if (g[VEGA_KEY]) return g[VEGA_KEY];
+  const promise = new Promise((resolve, reject) => {
+    let timer = null;
+    const finish = (err, value) => {
+      clearTimeout(timer);
+      model.off("msg:custom", onMsg);
+      if (err) {
+        if (g[VEGA_KEY] === promise) g[VEGA_KEY] = null; // a later widget may try again
+        reject(err);
+      } else resolve(value);
     };
-    let dragFrom = null;
-    c.addEventListener("mousedown", (e) => {
-      if (!e.shiftKey) return;
-      dragFrom = timeAt(e);
-      e.preventDefault();
-    });
-    c.addEventListener("mousemove", (e) => {
-      if (dragFrom === null) return;
-      const t = timeAt(e);
-      model.set("range_start", Math.min(dragFrom, t));
-      model.set("range_end", Math.max(dragFrom, t));
-    });
-    c.addEventListener("mouseup", (e) => {
-      if (dragFrom === null) return;
-      const t = timeAt(e);
-      model.set("range_start", Math.min(dragFrom, t));
-      model.set("range_end", Math.max(dragFrom, t));
-      model.save_changes();
-      dragFrom = null;
-    });
-    c.addEventListener("click", (e) => {
-      if (e.shiftKey) return; // shift-drag selects a range instead of seeking
-      seek(timeAt(e));
+    async function onMsg(content, buffers) {
+      if (!content || content.type !== "vega") return;
+      try {
+        const [vegaSrc, vlSrc] = await Promise.all(buffers.map((b) => bufferText(b, content.encoding)));
+        const vega = evalUmd(vegaSrc, {});
+        const vegaLite = evalUmd(vlSrc, { vega });
+        finish(null, { vega, vegaLite });
+      } catch (e) {
+        finish(e);
+      }
+    }
+    timer = setTimeout(() => finish(new Error("the kernel did not send the Vega sources")), 60000);
+    model.on("msg:custom", onMsg);
+    model.send({ type: "vega", gzip: typeof DecompressionStream === "function" });
+  });
+  g[VEGA_KEY] = promise;
+  return promise;
+}
+
+// The rows share one time axis and, in the flush layout, one plot offset and width: the first row's
+// background (vega's path.background of the group "concat_0_group") is the plot area on screen.
+function plotRect(box) {
+  const bg = box.querySelector("g.concat_0_group > g > path.background");
+  return bg ? bg.getBoundingClientRect() : null;
+}
+
+function timelines(box, model, seek) {
+  let view = null;
+  let meta = null;
+  let gen = 0;
+  let raf = null;
+  let dragFrom = null;
+
+  function timeAt(e) {
+    const r = view && meta ? plotRect(box) : null;
+    if (!r || !r.width) return null;
+    const u = (e.clientX - r.left) / r.width;
+    if (u < -0.005 || u > 1.005) return null; // on a legend or an axis label
+    return meta.start + Math.min(Math.max(u, 0), 1) * (meta.end - meta.start);
+  }
+
+  // signals follow the model at most once per animation frame
+  function push() {
+    if (raf !== null || view === null) return;
+    raf = requestAnimationFrame(() => {
+      raf = null;
+      if (view === null) return;
+      const t = model.get("current_time");
+      const v = view;
+      v.signal("current_time", t)
+        .signal("range_start", model.get("range_start"))
+        .signal("range_end", model.get("range_end"))
+        .runAsync()
+        .then(() => {
+          if (v === view) box.dataset.cursor = String(t);
+        });
     });
   }
-}
 
-function drawRanges(box, model) {
-  const tracks = model.get("timelines");
-  const a = model.get("range_start");
-  const b = model.get("range_end");
-  box.querySelectorAll(".emonb-track-range").forEach((band, i) => {
-    const tr = tracks[i];
-    if (!tr || a === null || b === null) { band.style.display = "none"; return; }
-    const span = tr.end - tr.start;
-    band.style.display = "block";
-    band.style.left = `${(100 * (a - tr.start)) / span}%`;
-    band.style.width = `${(100 * Math.max(b - a, 0)) / span}%`;
-  });
-}
+  async function build() {
+    const mine = ++gen;
+    if (view) view.finalize();
+    view = null;
+    const spec = model.get("timeline_spec");
+    box.replaceChildren();
+    delete box.dataset.rendered;
+    if (!spec || !spec.vconcat) return;
+    let lib;
+    try {
+      lib = await loadVega(model);
+    } catch (e) {
+      box.textContent = `timelines unavailable: ${e.message}`;
+      return;
+    }
+    if (mine !== gen) return;
+    const { vega, vegaLite } = lib;
+    const div = document.createElement("div");
+    div.className = "emonb-vega";
+    box.replaceChildren(div);
+    const loader = vega.loader();
+    loader.sanitize = (uri) => Promise.reject(new Error(`emonb timelines load nothing from the network (${uri})`));
+    const v = new vega.View(vega.parse(vegaLite.compile(spec).spec), {
+      renderer: "svg", container: div, hover: false, loader, logLevel: vega.Warn });
+    v.signal("current_time", model.get("current_time"))
+      .signal("range_start", model.get("range_start"))
+      .signal("range_end", model.get("range_end"));
+    await v.runAsync();
+    if (mine !== gen) {
+      v.finalize();
+      return;
+    }
+    view = v;
+    meta = (spec.usermeta && spec.usermeta.emonb) || { start: model.get("start"), end: model.get("start") + model.get("duration") };
+    box.dataset.rendered = `vega ${vega.version} / vega-lite ${vegaLite.version}`;
+    box.dataset.cursor = String(model.get("current_time"));
+  }
 
-function moveCursors(box, model) {
-  const tracks = model.get("timelines");
-  const t = model.get("current_time");
-  box.querySelectorAll(".emonb-track-cursor").forEach((cur, i) => {
-    const tr = tracks[i];
-    if (!tr) return;
-    cur.style.left = `${(100 * (t - tr.start)) / (tr.end - tr.start)}%`;
-  });
+  const setRange = (a, b, save) => {
+    model.set("range_start", Math.min(a, b));
+    model.set("range_end", Math.max(a, b));
+    if (save) model.save_changes();
+  };
+  const onDown = (e) => {
+    if (!e.shiftKey || e.button !== 0) return;
+    dragFrom = timeAt(e);
+    if (dragFrom !== null) e.preventDefault();
+  };
+  const onMove = (e) => {
+    if (dragFrom === null) return;
+    const t = timeAt(e);
+    if (t !== null) setRange(dragFrom, t, false);
+  };
+  const onUp = (e) => {
+    if (dragFrom === null) return;
+    const t = timeAt(e);
+    if (t !== null) setRange(dragFrom, t, true);
+    else model.save_changes();
+    dragFrom = null;
+  };
+  const onClick = (e) => {
+    if (e.shiftKey) return; // shift-drag selects a range instead of seeking
+    const t = timeAt(e);
+    if (t !== null) seek(t);
+  };
+  box.addEventListener("mousedown", onDown);
+  window.addEventListener("mousemove", onMove);
+  window.addEventListener("mouseup", onUp);
+  box.addEventListener("click", onClick);
+
+  return {
+    build,
+    push,
+    destroy() {
+      gen += 1;
+      if (raf !== null) cancelAnimationFrame(raf);
+      if (view) view.finalize();
+      view = null;
+      box.removeEventListener("mousedown", onDown);
+      window.removeEventListener("mousemove", onMove);
+      window.removeEventListener("mouseup", onUp);
+      box.removeEventListener("click", onClick);
+    },
+  };
 }
 
 export default {
@@ -201,9 +239,9 @@ export default {
     const clock = document.createElement("span");
     clock.className = "emonb-clock";
     bar.append(back, play, fwd, slider, clock);
-    const timelines = document.createElement("div");
-    timelines.className = "emonb-timelines";
-    root.append(canvas, bar, msg, timelines);
+    const box = document.createElement("div");
+    box.className = "emonb-timelines";
+    root.append(canvas, bar, msg, box);
     el.appendChild(root);
 
     const ctx = canvas.getContext("2d");
@@ -283,7 +321,7 @@ export default {
       if (document.activeElement !== slider || !slider.matches(":active")) slider.value = String(t);
       clock.textContent = `${fmt(t)} / ${fmt(model.get("start") + model.get("duration"))}`;
       root.dataset.currentTime = String(t);
-      moveCursors(timelines, model);
+      chart.push();
       request(t);
     }
 
@@ -348,13 +386,10 @@ export default {
     model.on("change:current_time", onTime);
     model.on("change:playing", onPlaying);
     model.on("change:show_overlay", () => request(model.get("current_time")));
-    const onTracks = () => {
-      buildTimelines(timelines, model, setTime);
-      moveCursors(timelines, model);
-      drawRanges(timelines, model);
-    };
-    const onRange = () => drawRanges(timelines, model);
-    model.on("change:timelines", onTracks);
+    const chart = timelines(box, model, setTime);
+    const onTracks = () => chart.build();
+    const onRange = () => chart.push();
+    model.on("change:timeline_spec", onTracks);
     model.on("change:range_start", onRange);
     model.on("change:range_end", onRange);
     const onSetup = () => setup();
@@ -373,7 +408,8 @@ export default {
       model.off("change:message", onSetup);
       model.off("change:width", onSetup);
       model.off("change:duration", onSetup);
-      model.off("change:timelines", onTracks);
+      model.off("change:timeline_spec", onTracks);
+      chart.destroy();
       model.off("change:range_start", onRange);
       model.off("change:range_end", onRange);
     };

@@ -57,15 +57,20 @@ class Scrubber(anywidget.AnyWidget):
     max_width : int
         Frames wider than this are downscaled before encoding (overlay coordinates follow).
     timelines : bool
-        Draw timelines (emotions, valence/arousal, voice, physiology, when present) under the frame,
-        with a cursor at ``current_time``; clicking a timeline seeks.
+        Draw timelines (emotions, valence/arousal, voice, physiology, fused, spotted expressions and
+        reviewer annotations, when present) under the frame: an Altair chart with a cursor at
+        ``current_time``; clicking a timeline seeks, shift-drag selects ``range_start``..``range_end``.
 
     Notes
     -----
     Synced traits: ``current_time`` (s, session clock), ``playing``, ``show_overlay``, ``duration``,
-    ``start``, ``fps``, ``width``/``height`` (of the frames sent), ``message``. Frames travel only on
-    request: the front-end sends ``{"type": "frame", "t": ...}`` and gets the JPEG bytes back in a
-    custom message with the frame's own time and overlay.
+    ``start``, ``fps``, ``width``/``height`` (of the frames sent), ``message``, ``range_start``/
+    ``range_end``, and ``timeline_spec`` (the timelines' Vega-Lite spec, from
+    :func:`emonb.widgets.timeline.timeline_chart`; ``timelines`` keeps the tracks, Python side only).
+    Frames travel only on request: the front-end sends ``{"type": "frame", "t": ...}`` and gets the
+    JPEG bytes back in a custom message with the frame's own time and overlay. The vendored Vega and
+    Vega-Lite builds travel the same way, once per page (``{"type": "vega"}``), so nothing is loaded
+    from the network.
     """
 
     _esm = t.Unicode(read_asset("scrubber.js")).tag(sync=True)
@@ -83,7 +88,8 @@ class Scrubber(anywidget.AnyWidget):
     has_face = t.Bool(False).tag(sync=True)
     message = t.Unicode("").tag(sync=True)
     frame_time = t.Float(0.0).tag(sync=True)  # time of the frame last sent
-    timelines = t.List(t.Dict()).tag(sync=True)  # downsampled tracks drawn under the frame
+    timelines = t.List(t.Dict())  # downsampled tracks (Python side; the front-end gets timeline_spec)
+    timeline_spec = t.Dict().tag(sync=True)  # Vega-Lite spec of the timelines (Altair, data inline)
     range_start = t.Float(None, allow_none=True).tag(sync=True)  # selected range (shift-drag on a timeline)
     range_end = t.Float(None, allow_none=True).tag(sync=True)
 
@@ -129,7 +135,7 @@ class Scrubber(anywidget.AnyWidget):
             if ft.size:
                 self.start, self.duration = float(ft[0]), float(ft[-1] - ft[0])
         if timelines and isinstance(src, xr.DataTree):
-            from .timeline import timeline_tracks
+            from .timeline import timeline_spec, timeline_tracks
 
             end = self.start + self.duration
             if not self.duration:
@@ -137,6 +143,11 @@ class Scrubber(anywidget.AnyWidget):
                            if "time" in n.coords and n.sizes.get("time", 0)), default=0.0)
                 self.duration = end - self.start
             self.timelines = timeline_tracks(src, start=self.start, end=end)
+            try:
+                self.timeline_spec = timeline_spec(self.timelines, start=self.start, end=end,
+                                                   width=max(self.width or 640, 400) - 30)
+            except ImportError:
+                messages.append("timelines need altair (pip install altair)")
         self.message = "; ".join(messages)
         self.current_time = self.start
         self.on_msg(self._on_msg)
@@ -249,6 +260,16 @@ class Scrubber(anywidget.AnyWidget):
             self.send_frame(content.get("t"), request_id=content.get("id"))
         elif kind == "step":
             self.step(int(content.get("n", 1)))
+        elif kind == "vega":
+            self.send_vega(gzip=bool(content.get("gzip", True)))
+
+    def send_vega(self, *, gzip: bool = True) -> dict:
+        """Send the vendored Vega and Vega-Lite builds (two buffers) the timelines render with."""
+        from .timeline import VEGA_VERSIONS, vega_sources
+
+        msg = {"type": "vega", "encoding": "gzip" if gzip else "identity", "versions": VEGA_VERSIONS}
+        self.send(msg, buffers=list(vega_sources(compressed=gzip)))
+        return msg
 
     def send_frame(self, t=None, *, request_id=None):
         """Send the frame at ``t`` (and its overlay) to the front-end; returns the message sent."""
