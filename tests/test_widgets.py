@@ -225,6 +225,14 @@ def test_front_end_sources_ship_with_the_widgets():
         assert (asset_dir() / name).stat().st_size > 100
     assert "export default" in Scrubber._esm.default_value
     assert "model.send" in Annotator._esm.default_value
+    # the timelines' Vega and Vega-Lite ship too (with their licenses); no widget loads from a CDN
+    vendor = asset_dir() / "vendor"
+    for name in ("vega.min.js", "vega-lite.min.js", "LICENSE-vega", "LICENSE-vega-lite"):
+        assert (vendor / name).stat().st_size > 1000
+    assert sum(p.stat().st_size for p in vendor.iterdir()) < 2_000_000
+    for name in ("scrubber.js", "annotator.js", "au_inspector.js"):
+        src = (asset_dir() / name).read_text()
+        assert "esm.sh" not in src and "cdn" not in src.lower() and "import(" not in src
 
 
 def test_review_and_emonb_imports_stay_light():
@@ -288,3 +296,99 @@ def test_annotator_on_a_corrupt_store_keeps_what_is_typed(session, tmp_path):
     assert [r["label"] for r in a.annotations] == ["anger"]
     rows = AnnotationStore(path).list(session="s01")
     assert [(r["label"], r["note"]) for r in rows] == [("anger", "typed while the file was broken")]
+
+
+def _long_session(seconds: float) -> xr.DataTree:
+    """Face emotions at 30 fps, valence, heart rate at 4 Hz, spotted expressions: ``seconds`` long."""
+    t = np.arange(0, seconds, 1 / 30)
+    emo = np.random.default_rng(1).dirichlet(np.ones(len(EMOTIONS)), size=t.size)[:, None, :]
+    face = xr.Dataset({"face_emotion": (("time", "face", "emotion"), emo, {"model": "toy-expr"}),
+                       "face_valence": (("time", "face"), np.sin(t / 7)[:, None])},
+                      coords={"time": t, "face": [0], "emotion": list(EMOTIONS)})
+    pt = np.arange(0, seconds, 0.25)
+    physio = xr.Dataset({"ecg_rate": ("time", 70 + 5 * np.sin(pt / 9), {"units": "bpm"}),
+                         "eda_tonic": ("time", 2 + pt / seconds, {"units": "uS"})}, coords={"time": pt})
+    spots = xr.Dataset({"onset": ("spot", [1.0, seconds / 2]), "offset": ("spot", [1.4, seconds / 2 + 2]),
+                        "kind": ("spot", np.array(["micro", "macro"], dtype=object))})
+    return xr.DataTree.from_dict({"face": face, "physio_features": physio, "spots": spots})
+
+
+def test_timeline_spec_is_valid_vega_lite_with_cursor_and_tracks():
+    import altair as alt
+
+    from emonb.widgets.timeline import PARAMS, timeline_chart, timeline_spec, timeline_tracks
+
+    tree = _long_session(60.0)
+    tracks = timeline_tracks(tree, start=0.0, end=60.0)
+    spec = timeline_spec(tracks, start=0.0, end=60.0)
+    assert spec["$schema"] == f"https://vega.github.io/schema/vega-lite/{alt.SCHEMA_VERSION}.json"
+    alt.VConcatChart.from_dict(spec, validate=True)  # valid against Altair's Vega-Lite schema
+    json.dumps(spec, allow_nan=False)
+    # one row per track, titled, all on the same time domain
+    titles = [row["title"]["text"] for row in spec["vconcat"]]
+    assert titles == ["emotions (face) · toy-expr", "valence / arousal (face)", "physiology (bpm, uS)",
+                      "spotted expressions"]
+    for row in spec["vconcat"]:
+        xs = [layer["encoding"]["x"] for layer in row["layer"]]
+        assert all(x.get("scale", {}).get("domain", [0.0, 60.0]) == [0.0, 60.0] for x in xs)
+        marks = [layer["mark"]["type"] for layer in row["layer"]]
+        # every row: the cursor rule on the current_time param, the range band on range_start/end
+        assert marks[-2:] == ["rect", "rule"]
+        assert {"calculate": "current_time", "as": "t"} in row["layer"][-1]["transform"]
+    assert [p["name"] for p in spec["params"]] == list(PARAMS) == ["current_time", "range_start", "range_end"]
+    assert spec["usermeta"]["emonb"] == {"start": 0.0, "end": 60.0, "params": list(PARAMS)}
+    assert [row["layer"][0]["mark"]["type"] for row in spec["vconcat"]] == ["line", "line", "line", "rect"]
+    # the data: each series downsampled to the tracks' 600 bins, intervals as they are
+    emo = spec["datasets"][spec["vconcat"][0]["layer"][0]["data"]["name"]][0]
+    assert set(emo) == set(EMOTIONS) and all(len(v) == 600 for v in emo.values())
+    spots = spec["datasets"][spec["vconcat"][3]["layer"][0]["data"]["name"]]
+    assert [(d["onset"], d["offset"], d["label"]) for d in spots] == [(1.0, 1.4, "micro"), (30.0, 32.0, "macro")]
+    # a sparse series (heart rate at 4 Hz in 0.1 s bins) is drawn as a line, not dots
+    hr = spec["datasets"][spec["vconcat"][2]["layer"][0]["data"]["name"]][0]["ecg_rate"]
+    assert None not in hr[:590]
+    # the chart is an ordinary Altair chart too, with its data
+    chart = timeline_chart(tracks, start=0.0, end=60.0)
+    assert set(chart.to_dict()["datasets"]) >= {"emonb_track_0", "emonb_track_3"}
+    assert timeline_spec([], start=0.0, end=1.0) == {}
+
+
+def test_timeline_spec_compiles_to_vega_with_the_cursor_signal():
+    vlc = pytest.importorskip("vl_convert")
+    from emonb.widgets.timeline import VEGA_VERSIONS, timeline_spec, timeline_tracks
+
+    tree = _long_session(20.0)
+    spec = timeline_spec(timeline_tracks(tree, start=0.0, end=20.0), start=0.0, end=20.0)
+    vl = ".".join(VEGA_VERSIONS["vega-lite"].split(".")[:2])
+    vg = vlc.vegalite_to_vega(spec, vl_version=vl if vl in vlc.get_vegalite_versions() else None)
+    assert {"current_time", "range_start", "range_end"} <= {s["name"] for s in vg["signals"]}
+    assert [m["name"] for m in vg["marks"]] == [f"concat_{i}_group" for i in range(4)]
+    assert vg["layout"]["bounds"] == "flush"  # the front-end maps pointer -> time on the first row
+
+
+def test_timeline_spec_stays_small_for_a_long_session():
+    from emonb.widgets.timeline import timeline_spec, timeline_tracks
+
+    sizes = {}
+    for seconds in (60.0, 3600.0):
+        tree = _long_session(seconds)
+        spec = timeline_spec(timeline_tracks(tree, start=0.0, end=seconds), start=0.0, end=seconds)
+        sizes[seconds] = len(json.dumps(spec))
+    assert sizes[3600.0] < 100_000  # tens of kilobytes, like the 1-minute session
+    assert sizes[3600.0] < 1.2 * sizes[60.0]
+
+
+def test_scrubber_sends_the_vendored_vega_once_asked(session):
+    import gzip
+
+    s = Scrubber(session)
+    assert s.timeline_spec["vconcat"] and s.timeline_spec["params"][0] == {"name": "current_time", "value": 0.0}
+    assert "timelines" not in s.keys  # the tracks stay in Python; the front-end gets the spec
+    sent = []
+    s.send = lambda content, buffers=None: sent.append((content, buffers))
+    s._on_msg(s, {"type": "vega", "gzip": True}, [])
+    (msg, buffers), = sent
+    assert msg["type"] == "vega" and msg["encoding"] == "gzip" and msg["versions"]["vega"].startswith("6.")
+    vega, vl = (gzip.decompress(b).decode() for b in buffers)
+    assert 't.version="6.4.0"' in vega and "sourceMappingURL" not in vl and "vegaLite" in vl
+    s._on_msg(s, {"type": "vega", "gzip": False}, [])
+    assert sent[-1][0]["encoding"] == "identity" and bytes(sent[-1][1][0]).decode() == vega

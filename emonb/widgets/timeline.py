@@ -103,10 +103,13 @@ def timeline_tracks(tree, *, start: float, end: float, points: int = 600) -> lis
             continue
         series = []
         units = set()
+        models = {str(ds.attrs["model"])} if ds.attrs.get("model") else set()
         for name in names:
             if name not in ds or "time" not in ds[name].dims:
                 continue
             da = ds[name]
+            if da.attrs.get("model"):
+                models.add(str(da.attrs["model"]))
             cat = [d for d in ("emotion",) if d in da.dims]
             if cat:
                 for c in da[cat[0]].to_numpy():
@@ -131,7 +134,7 @@ def timeline_tracks(tree, *, start: float, end: float, points: int = 600) -> lis
         used.add(node)
         out.append({"name": title, "units": ", ".join(sorted(u for u in units if u)), "start": start,
                     "end": end, "series": series, "range": rng,
-                    "model": str(ds.attrs.get("model", ""))})
+                    "model": ", ".join(sorted(models))})
     return out + interval_tracks(tree, start=start, end=end)
 
 
