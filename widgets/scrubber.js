@@ -148,18 +148,26 @@ function timelines(box, model, seek) {
     box.replaceChildren(div);
     const loader = vega.loader();
     loader.sanitize = (uri) => Promise.reject(new Error(`emonb timelines load nothing from the network (${uri})`));
-    const v = new vega.View(vega.parse(vegaLite.compile(spec).spec), {
-      renderer: "svg", container: div, hover: false, loader, logLevel: vega.Warn });
-    v.signal("current_time", model.get("current_time"))
-      .signal("range_start", model.get("range_start"))
-      .signal("range_end", model.get("range_end"));
-    await v.runAsync();
+    let v;
+    try {
+      v = new vega.View(vega.parse(vegaLite.compile(spec).spec), {
+        renderer: "svg", container: div, hover: false, loader, logLevel: vega.Warn });
+      v.signal("current_time", model.get("current_time"))
+        .signal("range_start", model.get("range_start"))
+        .signal("range_end", model.get("range_end"));
+      await v.runAsync();
+    } catch (e) {
+      if (v) v.finalize();
+      if (mine === gen) box.textContent = `timelines could not be drawn: ${e.message}`;
+      return;
+    }
     if (mine !== gen) {
       v.finalize();
       return;
     }
     view = v;
-    meta = (spec.usermeta && spec.usermeta.emonb) || { start: model.get("start"), end: model.get("start") + model.get("duration") };
+    const start = model.get("start");
+    meta = (spec.usermeta && spec.usermeta.emonb) || { start, end: start + model.get("duration") };
     box.dataset.rendered = `vega ${vega.version} / vega-lite ${vegaLite.version}`;
     box.dataset.cursor = String(model.get("current_time"));
   }
