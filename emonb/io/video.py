@@ -271,7 +271,8 @@ class VideoReader:
             s.thread_type = "AUTO"
             if i0 > 0:
                 c.seek(int(self.pts[i0]), stream=s, backward=True, any_frame=False)
-            buf_t, buf_i, buf_f = [], [], []
+            # frames go straight into a preallocated chunk array (no list of frames + np.stack copy)
+            buf_t, buf_i, buf_f, k = [], [], None, 0
             gen = c.decode(s)
             while True:
                 try:
@@ -292,14 +293,20 @@ class VideoReader:
                     arr = self._to_array(fr, size)
                 except Exception:
                     continue
+                if buf_f is not None and buf_f.shape[1:] != arr.shape:  # the frame size changed
+                    yield np.asarray(buf_t), np.asarray(buf_i, dtype=np.int64), buf_f[:k]
+                    buf_t, buf_i, buf_f, k = [], [], None, 0
+                if buf_f is None:
+                    buf_f = np.empty((chunk_size,) + arr.shape, arr.dtype)
+                buf_f[k] = arr
+                k += 1
                 buf_t.append(self.times[i])
                 buf_i.append(i)
-                buf_f.append(arr)
-                if len(buf_f) == chunk_size:
-                    yield np.asarray(buf_t), np.asarray(buf_i, dtype=np.int64), np.stack(buf_f)
-                    buf_t, buf_i, buf_f = [], [], []
-            if buf_f:
-                yield np.asarray(buf_t), np.asarray(buf_i, dtype=np.int64), np.stack(buf_f)
+                if k == chunk_size:
+                    yield np.asarray(buf_t), np.asarray(buf_i, dtype=np.int64), buf_f
+                    buf_t, buf_i, buf_f, k = [], [], None, 0
+            if k:
+                yield np.asarray(buf_t), np.asarray(buf_i, dtype=np.int64), buf_f[:k]
         finally:
             c.close()
 

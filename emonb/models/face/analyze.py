@@ -932,6 +932,7 @@ def _run_segments(reader, pipe: FacePipeline, store: _Store, *, segments: int, i
     """
     rows_total = len(range(i0, i1, stride))
     bounds = np.linspace(0, rows_total, segments + 1).round().astype(int)
+    part_chunk = max(8, int(chunk_size) // segments)
     filled = np.zeros(rows_total, bool)
     lock = threading.Lock()
     errors: list = []
@@ -939,7 +940,8 @@ def _run_segments(reader, pipe: FacePipeline, store: _Store, *, segments: int, i
 
     def run(a: int, b: int) -> None:
         first, last = i0 + a * stride, i0 + (b - 1) * stride
-        src = _ChunkSource(lambda: reader.iter_chunks(chunk_size, stride=stride, start=float(reader.times[first]),
+        # smaller chunks per part: the parts together hold about what one sequence would
+        src = _ChunkSource(lambda: reader.iter_chunks(part_chunk, stride=stride, start=float(reader.times[first]),
                                                       end=float(reader.times[last]), size=size),
                            threaded=threads)
         step = None
