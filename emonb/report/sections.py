@@ -265,15 +265,11 @@ def au_heatmap(tree: xr.DataTree, *, bin_seconds: float = 0.5, width: int = 720)
     ).properties(width=width, height=14 * df["au"].nunique())
 
 
-def voice_chart(tree: xr.DataTree, *, width: int = 720):
-    """Voice activity, pitch (Hz) and loudness over time."""
-    if "voice" not in tree.children:
-        return None
-    ds = _thin(tree["voice"].to_dataset())
+def _panels(ds: xr.Dataset, panels, *, width: int, height: int):
+    """Line charts of ``(variable, label)`` pairs present in ``ds``, one row each, own y scales."""
     parts = []
-    for var, label in (("voice_activity", "voice activity (0-1)"), ("voice_pitch", "pitch (Hz)"),
-                       ("voice_loudness", f"loudness ({ds.get('voice_loudness', xr.DataArray()).attrs.get('units', '')})")):
-        if var in ds:
+    for var, label in panels:
+        if var in ds and np.isfinite(ds[var].values).any():
             s = ds[var].to_series()
             parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": label}))
     if not parts:
@@ -281,8 +277,20 @@ def voice_chart(tree: xr.DataTree, *, width: int = 720):
     alt = _alt()
     df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
     return alt.Chart(df).mark_line(strokeWidth=1).encode(
-        x=alt.X("time:Q", title="session time (s)"), y=alt.Y("value:Q", title=None),
-    ).properties(width=width, height=90).facet(row=alt.Row("measure:N", title=None)).resolve_scale(y="independent")
+        x=alt.X("time:Q", title="session time (s)"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
+    ).properties(width=width, height=height).facet(
+        row=alt.Row("measure:N", title=None, sort=[label for _, label in panels])).resolve_scale(y="independent")
+
+
+def voice_chart(tree: xr.DataTree, *, width: int = 720):
+    """Voice activity, pitch (Hz) and loudness over time."""
+    if "voice" not in tree.children:
+        return None
+    ds = _thin(tree["voice"].to_dataset())
+    loud_units = ds["voice_loudness"].attrs.get("units", "") if "voice_loudness" in ds else ""
+    panels = (("voice_activity", "voice activity (0-1)"), ("voice_pitch", "pitch (Hz)"),
+              ("voice_loudness", f"loudness ({loud_units})"))
+    return _panels(ds, panels, width=width, height=90)
 
 
 PHYSIO_PANELS = (("ecg_rate", "heart rate (bpm)"), ("ppg_rate", "pulse rate (bpm)"),
@@ -294,20 +302,7 @@ def physio_chart(tree: xr.DataTree, *, width: int = 720):
     """Heart/pulse rate, EDA tonic and phasic, breathing rate and physiological arousal over time."""
     if "physio_features" not in tree.children:
         return None
-    ds = _thin(tree["physio_features"].to_dataset())
-    parts = []
-    for var, label in PHYSIO_PANELS:
-        if var in ds and np.isfinite(ds[var].values).any():
-            s = ds[var].to_series()
-            parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": label}))
-    if not parts:
-        return None
-    alt = _alt()
-    df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
-    return alt.Chart(df).mark_line(strokeWidth=1).encode(
-        x=alt.X("time:Q", title="session time (s)"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-    ).properties(width=width, height=80).facet(row=alt.Row("measure:N", title=None, sort=[p[1] for p in PHYSIO_PANELS])
-                                               ).resolve_scale(y="independent")
+    return _panels(_thin(tree["physio_features"].to_dataset()), PHYSIO_PANELS, width=width, height=80)
 
 
 # -- key frames -------------------------------------------------------------------------------------
