@@ -715,6 +715,9 @@ def run_batch(sources, out, *, workers: int | None = None, scheduler=None,
     unknown = set(options) - set(STEPS)
     if unknown:
         raise EmonbValueError(f"options for unknown modalities {sorted(unknown)}; expected {list(STEPS)}")
+    if "face" in modalities:
+        # sessions already run side by side, one per single-threaded worker: one face sequence each
+        options.setdefault("face", {}).setdefault("parallel", 1)
     rate = check_positive("rate", rate, allow_none=True)
     for name, flag in (("report", report), ("resume", resume), ("progress", progress)):
         if not isinstance(flag, bool):
