@@ -183,6 +183,29 @@ def test_explore_links_current_time(session, tmp_path):
     assert ex3.au_inspector is None
 
 
+def test_scrubber_reads_ahead_after_each_frame_and_stays_bounded(session):
+    import time as _time
+
+    s = Scrubber(session, prefetch=5)
+    with s._reader._lock:
+        s._reader._cache.clear()   # readers are shared per file: start from an empty cache
+    sent = []
+    s.send = lambda msg, buffers=None: sent.append(msg)
+    s.send_frame(TIMES[1])
+    deadline = _time.time() + 10
+    while _time.time() < deadline and not all(i in s._reader._cache for i in range(2, 7)):
+        _time.sleep(0.02)
+    assert all(i in s._reader._cache for i in range(2, 7))   # the next 5 frames are decoded
+    assert len(s._reader._cache) <= s._reader.cache_size
+    t0 = _time.perf_counter()
+    s.send_frame(TIMES[6])                                     # a cache hit: encoding only
+    assert sent[-1]["frame_time"] == TIMES[6] and (_time.perf_counter() - t0) < 1.0
+    off = Scrubber(session, prefetch=0)
+    off.send = lambda msg, buffers=None: None
+    off.send_frame(TIMES[1])
+    assert off._prefetch_thread is None
+
+
 def test_review_queue_ranks_uncertain_disagreeing_segments(session):
     q = review_queue(session, window=0.5)
     assert q and q[0]["onset"] == 0.0  # lowest top probability at the start

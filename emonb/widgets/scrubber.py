@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections import OrderedDict
 
@@ -52,6 +53,10 @@ class Scrubber(anywidget.AnyWidget):
         a video node, or a video file.
     cache_size : int
         Number of encoded frames kept (LRU), so memory stays flat on long videos.
+    prefetch : int
+        After each frame sent, decode up to this many following frames in a background thread
+        (bounded by the video reader's cache), so scrubbing forward and playback hit the cache.
+        0 turns read-ahead off.
     quality : int
         JPEG quality (1-100).
     max_width : int
@@ -94,9 +99,14 @@ class Scrubber(anywidget.AnyWidget):
     range_end = t.Float(None, allow_none=True).tag(sync=True)
 
     def __init__(self, src=None, *, cache_size: int = 64, quality: int = 80, max_width: int = 640,
-                 timelines: bool = True, **kwargs):
+                 timelines: bool = True, prefetch: int = 24, **kwargs):
         super().__init__(**kwargs)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._prefetch = max(int(prefetch), 0)
+        self._prefetch_gen = 0
+        self._prefetch_wake = threading.Event()
+        self._prefetch_from = -1
+        self._prefetch_thread = None
         self._cache_size = int(cache_size)
         self._quality = int(quality)
         self._max_width = int(max_width)
@@ -293,4 +303,38 @@ class Scrubber(anywidget.AnyWidget):
         self.frame_time = ft
         self.n_sent += 1
         self.send(msg, buffers=[data])
+        self._prefetch_after(self.frame_position(t))
         return msg
+
+    # ------------------------------------------------------------------ read-ahead
+    def _prefetch_after(self, pos: int):
+        """Decode the next ``prefetch`` frames into the reader's cache in a background thread.
+
+        Scrubbing and playback mostly move forward, so the next request is then a cache hit (JPEG
+        encoding only). A newer request cancels the read-ahead; memory stays bounded by the reader's
+        cache (the read-ahead never exceeds it).
+        """
+        if not self._prefetch or self._reader is None:
+            return
+        self._prefetch_gen += 1
+        self._prefetch_from = pos
+        self._prefetch_wake.set()
+        if self._prefetch_thread is None or not self._prefetch_thread.is_alive():
+            self._prefetch_thread = threading.Thread(target=self._prefetch_loop, name="emonb-scrubber-prefetch",
+                                                     daemon=True)
+            self._prefetch_thread.start()
+
+    def _prefetch_loop(self):
+        reader = self._reader
+        while self._prefetch_wake.wait(timeout=30.0):
+            self._prefetch_wake.clear()
+            gen, pos = self._prefetch_gen, self._prefetch_from
+            ahead = min(self._prefetch, max(getattr(reader, "cache_size", 32) - 4, 0))
+            for p in range(pos + 1, min(pos + 1 + ahead, self._times.size)):
+                if gen != self._prefetch_gen:
+                    break  # a newer request: start again from there
+                try:
+                    reader.frame(int(self._index[p]))
+                except Exception:  # noqa: BLE001  (a frame that fails here fails again, clearly, on request)
+                    break
+        self._prefetch_thread = None
