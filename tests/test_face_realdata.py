@@ -144,19 +144,21 @@ def test_interview_clip_with_t0_and_stable_face_id(video_dir):
         assert key in ds.attrs
 
 
-def test_tracker_keeps_face_zero_when_a_second_face_enters(video_dir):
+def _two_people(video_dir, n: int, *, enters: int, leaves: int | None = None) -> np.ndarray:
+    """``n`` frames: person A on the right throughout, person B on the left from ``enters`` to ``leaves``."""
     import cv2
 
     a = cv2.resize(read_image(video_dir / "0-f15-hao-ph.jpg"), (256, 256))
     b = cv2.resize(read_image(video_dir / "15-f13-anc-ph.jpg"), (256, 256))
-    frames = []
-    for i in range(12):
-        f = np.full((256, 640, 3), 90, np.uint8)
-        f[:, 360:616] = a  # person A on the right from the start
-        if i >= 6:
-            f[:, 24:280] = b  # person B enters on the left
-        frames.append(f)
-    ds = eb.analyze_face(np.stack(frames), fps=10, progress=False)
+    frames = np.full((n, 256, 640, 3), 90, np.uint8)
+    frames[:, :, 360:616] = a
+    frames[enters:leaves, :, 24:280] = b
+    return frames
+
+
+def test_tracker_keeps_face_zero_when_a_second_face_enters(video_dir):
+    frames = _two_people(video_dir, 12, enters=6)  # person B enters on the left at frame 6
+    ds = eb.analyze_face(frames, fps=10, progress=False)
     c = ds.face_count.values
     assert (c[:6] == 1).all() and (c[6:] == 2).all()
     x0 = ds.face_box.sel(box_coord="x0").values
@@ -197,18 +199,7 @@ def test_direct_struct_reading_matches_the_mediapipe_wrapper(video_dir):
 
 
 def test_redetect_finds_an_entering_face_within_its_interval(video_dir):
-    import cv2
-
-    a = cv2.resize(read_image(video_dir / "0-f15-hao-ph.jpg"), (256, 256))
-    b = cv2.resize(read_image(video_dir / "15-f13-anc-ph.jpg"), (256, 256))
-    frames = []
-    for i in range(24):
-        f = np.full((256, 640, 3), 90, np.uint8)
-        f[:, 360:616] = a
-        if 6 <= i < 18:
-            f[:, 24:280] = b  # B is in view from 0.6 s to 1.7 s
-        frames.append(f)
-    frames = np.stack(frames)
+    frames = _two_people(video_dir, 24, enters=6, leaves=18)  # B is in view from 0.6 s to 1.7 s
     every = eb.analyze_face(frames, fps=10, progress=False, redetect=0.0)
     assert every.face_count.values.tolist() == [1] * 6 + [2] * 12 + [1] * 6
     late = eb.analyze_face(frames, fps=10, progress=False, redetect=0.5)
