@@ -205,7 +205,8 @@ def export_html(notebook, output, *, title: str | None = None) -> Path:
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = nbformat.read(Path(notebook), as_version=4)
-    exporter = HTMLExporter(extra_template_basedirs=[str(Path(__file__).parent / "templates")],
+    dirs = _template_dirs()
+    exporter = HTMLExporter(extra_template_basedirs=dirs, extra_template_paths=dirs[1:],
                             template_name="emonb_report")
     exporter.embed_images = True
     # cells tagged "remove-cell" (the template's own introduction and default parameters) stay out
@@ -216,6 +217,27 @@ def export_html(notebook, output, *, title: str | None = None) -> Path:
         body = re.sub(r"<script[^>]*\bsrc\s*=\s*[\"']?(https?:)?//[^>]*>\s*</script>", "", body, flags=re.I)
     Path(output).write_text(body, encoding="utf-8")
     return Path(output)
+
+
+def _template_dirs() -> list[str]:
+    """emonb's report template, plus nbconvert's own templates where they were installed.
+
+    nbconvert looks for its base templates (``lab``) under the Jupyter data paths of the running
+    prefix; a virtual environment made with ``--system-site-packages`` has them only in the base
+    prefix, so the folder the nbconvert package installed them to is added as well.
+    """
+    from importlib import metadata
+
+    dirs = [str(Path(__file__).parent / "templates")]
+    try:
+        files = metadata.distribution("nbconvert").files or []
+    except metadata.PackageNotFoundError:  # pragma: no cover - nbconvert is required above
+        return dirs
+    for f in files:
+        if str(f).endswith("templates/lab/index.html.j2"):
+            dirs.append(str(Path(metadata.distribution("nbconvert").locate_file(f)).resolve().parents[1]))
+            break
+    return dirs
 
 
 def remote_scripts(html: str) -> list[str]:
