@@ -78,6 +78,9 @@ def lab(tmp_path_factory):
     (root / "review.ipynb").write_text(json.dumps(_notebook(store)))
     port, token = _free_port(), "emonbtest"
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".rt")}
+    if sys.prefix != sys.base_prefix:  # a venv over system packages: the lab extensions live in the base prefix
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (os.environ.get("JUPYTER_PATH"),
+                                                          str(Path(sys.base_prefix) / "share" / "jupyter")) if p)
     log = open(root / "lab.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
