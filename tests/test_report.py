@@ -136,3 +136,37 @@ def test_cli_report_and_errors(tmp_path, capsys):
     assert "session not found" in capsys.readouterr().err
     assert main(["report", "sample", "--param", "rate=\"x\"", "--out", str(tmp_path / "x.html")]) == 2
     assert "'rate' must be int or float" in capsys.readouterr().err
+
+
+def test_key_frames_blur_removes_facial_detail():
+    """Blurred key frames keep the label but leave no fine detail inside the face box."""
+    import io
+
+    import numpy as np
+    import xarray as xr
+    from PIL import Image
+
+    from emonb.report import sections as rs
+    from emonb.schema import EMOTIONS
+    from emonb.session import make_tree
+
+    video = eb.load_video(eb.session.SAMPLE_DIR / "video.mp4")
+    times = video["time"].values[::40]
+    emo = np.full((times.size, 1, len(EMOTIONS)), 0.05)
+    emo[3, 0, EMOTIONS.index("happiness")] = 0.9          # one clear peak
+    box = np.tile([[[330.0, 60.0, 470.0, 240.0]]], (times.size, 1, 1))
+    face = xr.Dataset({"face_emotion": (("time", "face", "emotion"), emo),
+                       "face_box": (("time", "face", "box_coord"), box)},
+                      coords={"time": times, "face": [0], "emotion": list(EMOTIONS)})
+    tree = make_tree({"video": video, "face": face}, {"session_id": "t"})
+
+    def detail(blur):
+        jpg, table = rs.key_frames(tree, n=1, blur=blur, height=360)
+        assert table["emotion"].tolist() == ["happiness"] and table["time_s"][0] == pytest.approx(times[3])
+        img = np.asarray(Image.open(io.BytesIO(jpg)).convert("L"), float)[70:230, 345:455]  # inside the box lines
+        return np.abs(np.diff(img, axis=0)).mean() + np.abs(np.diff(img, axis=1)).mean()
+
+    sharp, blurred = detail(False), detail(True)
+    assert blurred < 0.3 * sharp
+    empty = make_tree({"video": video}, {"session_id": "t"})
+    assert rs.key_frames(empty)[0] is None
