@@ -78,6 +78,11 @@ def test_remote_script_detection():
     assert remote_scripts('<script src="local.js"></script>') == []
 
 
+def _visible(html: str) -> str:
+    """The report as a reader sees it: without the folded code cells."""
+    return re.sub(r"<details class=\"emonb-code\">.*?</details>", "", html, flags=re.S)
+
+
 def _annotated_store(path: Path) -> Path:
     store = eb.review.AnnotationStore(path, session="sample")
     for reviewer, shift in (("dr_lee", 0.0), ("dr_kim", 0.3)):
@@ -102,8 +107,9 @@ def test_report_on_the_sample_session_is_self_contained(tmp_path):
         assert heading in html
     assert html.count("data:image/svg+xml") >= 5          # charts rendered to SVG, embedded
     assert "data:image/jpeg" in html                      # key frames embedded
-    assert "Faces are blurred" in html
-    assert "dr_kim" in html and "kappa" in html           # annotations and agreement
+    shown = _visible(html)
+    assert "Faces are blurred" in shown and "No video frames" not in shown
+    assert "dr_kim" in shown and "kappa" in shown         # annotations and agreement
     assert "mini-xception-fer" in html and "CC BY-NC-SA" in html  # provenance and licenses
     assert "probability about an expression" in html
     assert "show code" in html and "<details" in html     # code folded
@@ -122,8 +128,10 @@ def test_report_on_a_store_without_video_or_face(tmp_path):
     out = eb.run_report(store, tmp_path / "p.html", modalities=["physio", "text"], keep_notebook=True,
                         progress=False)
     html = out.read_text()
-    assert "No face analysis in this session" in html
-    assert "No video frames with a face" in html
+    shown = _visible(html)
+    assert "No face found, or no face analysis" in shown
+    assert "No video frames with a face" in shown
+    assert "No emotion probabilities in this session" in shown   # physio and text carry none
     assert "Physiology" in html and html.count("data:image/svg+xml") >= 2  # physio and valence/arousal charts
     assert (tmp_path / "p.ipynb").exists()
     assert remote_scripts(html) == []

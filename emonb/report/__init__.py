@@ -205,6 +205,10 @@ def export_html(notebook, output, *, title: str | None = None) -> Path:
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = nbformat.read(Path(notebook), as_version=4)
+    for cell in nb.cells:  # native libraries' log lines and warnings: kept in the notebook, not the report
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", [])
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
     dirs = _template_dirs()
     exporter = HTMLExporter(extra_template_basedirs=dirs, extra_template_paths=dirs[1:],
                             template_name="emonb_report")

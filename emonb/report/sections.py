@@ -20,7 +20,7 @@ from ..schema import AU_NAMES, EMOTIONS
 
 __all__ = ["prepare_session", "crop", "session_table", "provenance_table", "emotion_frame",
            "emotion_chart", "valence_arousal_chart", "au_heatmap", "key_frames", "voice_chart",
-           "physio_chart", "spots_table", "annotation_tables", "limitations_markdown", "environment"]
+           "physio_chart", "modality_weights_markdown", "spots_table", "annotation_tables", "limitations_markdown", "environment"]
 
 #: result node -> (modality label, emotion variable, valence variable, arousal variable)
 EMOTION_SOURCES = {
@@ -184,13 +184,21 @@ def _first_face(da: xr.DataArray) -> xr.DataArray:
     return da.isel(face=0) if "face" in da.dims else da
 
 
+def _confident(ds: xr.Dataset, da: xr.DataArray) -> xr.DataArray:
+    """``da`` where its modality had any evidence: voice estimates need detected speech (confidence > 0)."""
+    if "voice_confidence" in ds and "time" in da.dims:
+        return da.where(ds["voice_confidence"].fillna(0) > 0)
+    return da
+
+
 def emotion_frame(tree: xr.DataTree) -> pd.DataFrame:
     """Long table ``time, source, emotion, probability`` of every result with emotion probabilities."""
     parts = []
     for node, (label, var, _, _) in EMOTION_SOURCES.items():
         if var is None or node not in tree.children or var not in tree[node].to_dataset():
             continue
-        da = _first_face(_thin(tree[node].to_dataset()[[var]])[var])
+        ds = _thin(tree[node].to_dataset())
+        da = _confident(ds, _first_face(ds[var]))
         df = da.to_dataframe(name="probability").reset_index()[["time", "emotion", "probability"]]
         df["source"] = label
         parts.append(df)
@@ -212,6 +220,8 @@ def emotion_chart(tree: xr.DataTree, *, width: int = 720):
         return None
     alt = _alt()
     df = df.dropna(subset=["probability"])
+    if df.empty:
+        return None
     return alt.Chart(df).mark_line(strokeWidth=1.2).encode(
         x=alt.X("time:Q", title="session time (s)"),
         y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
@@ -228,13 +238,15 @@ def valence_arousal_chart(tree: xr.DataTree, *, width: int = 720):
         ds = _thin(tree[node].to_dataset())
         for dim_name, var in (("valence", val), ("arousal", aro)):
             if var and var in ds:
-                s = _first_face(ds[var]).to_series()
+                s = _confident(ds, _first_face(ds[var])).to_series()
                 parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": dim_name,
                                            "source": label}))
     if not parts:
         return None
     alt = _alt()
     df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
+    if df.empty:
+        return None
     return alt.Chart(df).mark_line(strokeWidth=1.2).encode(
         x=alt.X("time:Q", title="session time (s)"),
         y=alt.Y("value:Q", scale=alt.Scale(domain=[-1, 1]), title=None),
@@ -280,6 +292,17 @@ def _panels(ds: xr.Dataset, panels, *, width: int, height: int):
         x=alt.X("time:Q", title="session time (s)"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
     ).properties(width=width, height=height).facet(
         row=alt.Row("measure:N", title=None, sort=[label for _, label in panels])).resolve_scale(y="independent")
+
+
+def modality_weights_markdown(tree: xr.DataTree) -> str:
+    """One line: the mean share of each modality in the fused output (or why there is none)."""
+    if "fused" not in tree.children:
+        return "_No fusion in this session._"
+    w = tree["fused"].to_dataset()["modality_weight"].mean("time", skipna=True).to_series()
+    w = w[np.isfinite(w.values)]
+    if w.empty:
+        return "_No modality had evidence at any time step, so nothing was fused._"
+    return "Mean modality weights in the fusion: " + ", ".join(f"{k} {v:.2f}" for k, v in w.items())
 
 
 def voice_chart(tree: xr.DataTree, *, width: int = 720):
