@@ -418,16 +418,10 @@ def _limit_threads(n: int = 1) -> None:
 
 
 def _load(kind: str, path: Path):
-    from .session import has_audio_track, load_manifest, load_session, open_session
+    from .session import open_source
 
-    if kind == "manifest":
-        return load_manifest(path)
-    if kind == "store":
-        return open_session(path)
-    if kind == "video":
-        if not path.exists():
-            raise EmonbFileError(path, "video file not found")
-        return load_session(video=path, audio="video" if has_audio_track(path) else None)
+    if kind in ("manifest", "store", "video"):
+        return open_source(path)
     if path.is_dir():
         raise EmonbFormatError(path, "a folder that is neither a session store (.zarr) nor holds a "
                                      "session.yaml manifest")

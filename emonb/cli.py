@@ -134,19 +134,15 @@ def _cmd_demo(args) -> int:
 
 def _cmd_analyze(args) -> int:
     from .analysis import analyze
-    from .session import format_summary, has_audio_track, load_manifest, load_session, save_session
+    from .session import format_summary, open_source, save_session
 
-    src = Path(args.input)
-    if src.suffix in (".yaml", ".yml"):
-        tree = load_manifest(src)
-    else:
-        offsets = {}
-        if args.physio_offset:
-            offsets["physio"] = args.physio_offset
-        audio = args.audio if args.audio else ("video" if has_audio_track(src) else None)
-        tree = load_session(video=src, audio=audio, physio=args.physio, transcript=args.transcript,
-                            offsets=offsets, physio_options={"sampling_rate": args.physio_rate}
-                            if args.physio_rate else None)
+    # a manifest or store carries its own files and offsets; the options describe a bare video
+    load_options = {"physio": args.physio, "transcript": args.transcript,
+                    "offsets": {"physio": args.physio_offset} if args.physio_offset else {},
+                    "physio_options": {"sampling_rate": args.physio_rate} if args.physio_rate else None}
+    if args.audio:
+        load_options["audio"] = args.audio  # default: the video's own track when it has one
+    tree = open_source(Path(args.input), **load_options)
     mods = [m.strip() for m in args.modalities.split(",") if m.strip()]
     tree = analyze(tree, mods, device=args.device, options={"face": {"stride": args.stride}},
                    progress=not args.quiet)
@@ -189,10 +185,9 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_info(args) -> int:
-    from .session import format_summary, load_manifest, open_session
+    from .session import format_summary, open_source
 
-    p = Path(args.path)
-    tree = load_manifest(p) if p.suffix in (".yaml", ".yml") else open_session(p)
+    tree = open_source(Path(args.path))
     print(format_summary(tree))
     print("attrs: " + json.dumps({k: v for k, v in tree.attrs.items()}, default=str))
     return 0
@@ -200,13 +195,10 @@ def _cmd_info(args) -> int:
 
 def _cmd_align(args) -> int:
     from .alignment import align
-    from .session import load_manifest, open_session
+    from .session import open_source, save_dataset
 
-    p = Path(args.path)
-    tree = load_manifest(p) if p.suffix in (".yaml", ".yml") else open_session(p)
+    tree = open_source(Path(args.path))
     grid = align(tree, rate=args.rate, method=args.method)
-    from .session import save_dataset
-
     save_dataset(grid, args.out)
     print(f"wrote {args.out}: {grid.sizes['time']} steps at {args.rate:g} Hz, {len(grid.data_vars)} variables")
     return 0

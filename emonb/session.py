@@ -267,7 +267,7 @@ def open_source(src, **load_options) -> xr.DataTree:
                                 "or a video file)")
     if p.suffix.lower() in (".yaml", ".yml"):
         return load_manifest(p)
-    if p.is_dir():
+    if p.is_dir() or p.suffix.lower() == ".zarr":
         return open_session(p)
     load_options.setdefault("audio", "video" if has_audio_track(p) else None)
     return load_session(video=p, **load_options)

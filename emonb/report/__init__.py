@@ -234,12 +234,12 @@ def _template_dirs() -> list[str]:
 
     dirs = [str(Path(__file__).parent / "templates")]
     try:
-        files = metadata.distribution("nbconvert").files or []
+        dist = metadata.distribution("nbconvert")
     except metadata.PackageNotFoundError:  # pragma: no cover - nbconvert is required above
         return dirs
-    for f in files:
+    for f in dist.files or []:
         if str(f).endswith("templates/lab/index.html.j2"):
-            dirs.append(str(Path(metadata.distribution("nbconvert").locate_file(f)).resolve().parents[1]))
+            dirs.append(str(Path(dist.locate_file(f)).resolve().parents[1]))
             break
     return dirs
 

@@ -290,20 +290,21 @@ class Scrubber(anywidget.AnyWidget):
                    "overlay": self.overlay_at(t) if self.show_overlay else {"faces": []}}
             self.send(msg)
             return msg
+        pos = self.frame_position(t)
         try:
             data = self.frame_jpeg(t)
         except EmonbError as e:
             msg = {"type": "frame", "id": request_id, "t": t, "error": str(e)}
             self.send(msg)
             return msg
-        ft = float(self._times[self.frame_position(t)])
+        ft = float(self._times[pos])
         msg = {"type": "frame", "id": request_id, "t": t, "frame_time": ft,
                "overlay": self.overlay_at(ft) if self.show_overlay and self.has_face else {"faces": []}}
         msg["server_ms"] = round(1000 * (time.perf_counter() - t0), 2)
         self.frame_time = ft
         self.n_sent += 1
         self.send(msg, buffers=[data])
-        self._prefetch_after(self.frame_position(t))
+        self._prefetch_after(pos)
         return msg
 
     # ------------------------------------------------------------------ read-ahead
