@@ -186,7 +186,7 @@ def test_explore_links_current_time(session, tmp_path):
 def test_scrubber_reads_ahead_after_each_frame_and_stays_bounded(session):
     import time as _time
 
-    s = Scrubber(session, prefetch=5)
+    s = Scrubber(session, prefetch=5, browser_cache=0)  # a front-end without a cache: the kernel reads ahead
     with s._reader._lock:
         s._reader._cache.clear()   # readers are shared per file: start from an empty cache
     sent = []
@@ -200,10 +200,90 @@ def test_scrubber_reads_ahead_after_each_frame_and_stays_bounded(session):
     t0 = _time.perf_counter()
     s.send_frame(TIMES[6])                                     # a cache hit: encoding only
     assert sent[-1]["frame_time"] == TIMES[6] and (_time.perf_counter() - t0) < 1.0
-    off = Scrubber(session, prefetch=0)
+    off = Scrubber(session, prefetch=0, browser_cache=0)
     off.send = lambda msg, buffers=None: None
     off.send_frame(TIMES[1])
     assert off._prefetch_thread is None
+
+
+def _collect(s):
+    sent = []
+    s.send = lambda msg, buffers=None: sent.append((msg, list(buffers or [])))
+    return sent
+
+
+def _wait_for(cond, timeout=10.0):
+    import time as _time
+
+    deadline = _time.time() + timeout
+    while _time.time() < deadline and not cond():
+        _time.sleep(0.02)
+    return cond()
+
+
+def test_scrubber_sends_frame_times_and_raw_frames(session):
+    s = Scrubber(session)
+    sent = _collect(s)
+    s._on_msg(s, {"type": "times"}, [])
+    msg, (buf,) = sent[-1]
+    assert msg == {"type": "times", "n": TIMES.size}
+    np.testing.assert_array_equal(np.frombuffer(buf, "<f8"), s._times)
+    np.testing.assert_allclose(s._times, TIMES, atol=1e-9)
+    # raw RGB: width x height x 3 bytes, the decoded frame itself (no JPEG loss)
+    s._on_msg(s, {"type": "frame", "t": 0.65, "id": 3, "raw": True}, [])
+    msg, (buf,) = sent[-1]
+    assert msg["format"] == "rgb" and msg["position"] == 5 and msg["id"] == 3
+    rgb = np.frombuffer(buf, np.uint8).reshape(s.height, s.width, 3)
+    np.testing.assert_array_equal(rgb, s._reader.frame(5))
+    s._on_msg(s, {"type": "frame", "t": 0.65, "id": 4}, [])
+    assert sent[-1][0]["format"] == "jpeg" and _gray(sent[-1][1][0]) == pytest.approx(LEVELS[5], abs=6)
+    with pytest.raises(Exception, match="frame_format"):
+        Scrubber(session, frame_format="png")
+
+
+def test_scrubber_sends_frames_ahead_to_the_browser_cache(session):
+    s = Scrubber(session)
+    sent = _collect(s)
+    # junk, duplicates and positions outside the video are dropped; order (most wanted first) is kept
+    queued = s.send_ahead([7, 7, "x", -1, 99, 2, 3, 4], gen=5)
+    assert queued == [7, 2, 3, 4]
+    assert _wait_for(lambda: sum(len(m["frames"]) for m, _ in sent if m["type"] == "ahead") == 4)
+    ahead = [(m, b) for m, b in sent if m["type"] == "ahead"]
+    assert len(ahead[0][0]["frames"]) == 1 and ahead[0][0]["frames"][0]["position"] == 7  # the first alone
+    for msg, bufs in ahead:
+        assert msg["gen"] == 5 and len(bufs) == len(msg["frames"])
+        for f, jpeg in zip(msg["frames"], bufs):
+            assert f["frame_time"] == TIMES[f["position"]]
+            assert _gray(jpeg) == pytest.approx(LEVELS[f["position"]], abs=6)
+            assert f["overlay"]["faces"] == ([] if f["position"] == 3 else f["overlay"]["faces"])
+    assert s.n_ahead == 4
+    assert len(s.send_ahead(range(200))) == 10  # capped by the video (and at MAX_AHEAD)
+
+
+def test_scrubber_predicts_a_steady_drag(session):
+    s = Scrubber(session)
+    s._moves = [0, 3, 6]
+    assert s.predicted_position() == 9
+    s._moves = [9, 6, 3]
+    assert s.predicted_position() == 0
+    for moves in ([0, 1, 2], [0, 3, 1], [0, 3, 9], [0, 4, 8]):  # steps, back and forth, speeding up, past the end
+        s._moves = list(moves)
+        assert s.predicted_position() is None, moves
+    # a frame request during a steady drag announces and sends where the next move lands
+    s2 = Scrubber(session)
+    sent = _collect(s2)
+    for t in (TIMES[0], TIMES[2]):
+        s2.send_frame(t)
+    frames = lambda: [m for m, _ in sent if m["type"] == "frame"]
+    assert frames()[-1]["ahead"] == []
+    s2.send_frame(TIMES[4])
+    assert frames()[-1]["ahead"] == [6, 7, 5]
+    assert _wait_for(lambda: {f["position"] for m, _ in sent if m["type"] == "ahead" for f in m["frames"]} == {5, 6, 7})
+    off = Scrubber(session, browser_cache=0)
+    sent = _collect(off)
+    for t in (TIMES[0], TIMES[2], TIMES[4]):
+        off.send_frame(t)
+    assert frames()[-1]["ahead"] == []  # no browser cache: nothing is sent unasked
 
 
 def test_review_queue_ranks_uncertain_disagreeing_segments(session):

@@ -8,6 +8,125 @@ function fmt(t) {
   return `${m}:${s.toFixed(3).padStart(6, "0")}`;
 }
 
+// ---- the browser's frame cache (exported for tests/test_widgets_js.py)
+
+// Position (0-based, time order) of the frame on screen at time t: the last frame whose time is <= t
+// (the same rule as Scrubber.frame_position in Python).
+export function framePosition(times, t) {
+  const n = times.length;
+  if (!n) return -1;
+  let lo = 0;
+  let hi = n; // first index with times[i] > t + 1e-9
+  const x = t + 1e-9;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return Math.min(Math.max(lo - 1, 0), n - 1);
+}
+
+// Decoded frames by position, least recently used first out; evict(entry) frees what it holds.
+export class FrameCache {
+  constructor(capacity, evict = () => {}) {
+    this.capacity = Math.max(0, capacity | 0);
+    this.evict = evict;
+    this.map = new Map();
+  }
+  get size() {
+    return this.map.size;
+  }
+  has(pos) {
+    return this.map.has(pos);
+  }
+  get(pos) {
+    const e = this.map.get(pos);
+    if (e === undefined) return undefined;
+    this.map.delete(pos);
+    this.map.set(pos, e);
+    return e;
+  }
+  set(pos, entry) {
+    if (this.capacity === 0) {
+      this.evict(entry);
+      return;
+    }
+    const old = this.map.get(pos);
+    if (old !== undefined && old !== entry) this.evict(old);
+    this.map.delete(pos);
+    this.map.set(pos, entry);
+    while (this.map.size > this.capacity) {
+      const [k, e] = this.map.entries().next().value;
+      this.map.delete(k);
+      this.evict(e);
+    }
+  }
+  clear() {
+    for (const e of this.map.values()) this.evict(e);
+    this.map.clear();
+  }
+}
+
+// Frames to ask the kernel for after frame `pos` is drawn, most useful first: when the last two moves
+// went about `delta` frames each (a steady drag), the frames around pos + delta, where the next move
+// most likely lands; then pos+1..pos+count. Only those neither cached nor on their way,
+// within 0..n-1. Asked in batches: only when the next frame or the predicted one is missing, or at
+// least a quarter of the window is, so stepping frame by frame does not send a message per frame.
+export function aheadWanted(pos, n, count, has, inflight, delta = 0, prevDelta = 0) {
+  const order = [];
+  // a steady drag: the last two moves agree in direction and about in size (as Scrubber.predicted_position)
+  const steady = Math.abs(delta) > 1 && delta * prevDelta > 0 &&
+    Math.abs(delta - prevDelta) <= Math.max(2, Math.floor(Math.abs(delta) / 4));
+  const predicted = steady ? pos + delta : null;
+  if (predicted !== null) for (const d of [0, 1, -1, 2, -2]) order.push(predicted + d);
+  // a drag of more than a few frames per move skips the frames right after this one (asking for
+  // them would also send the kernel's decoder back and forth)
+  const window = predicted !== null && Math.abs(delta) > 4 ? 0 : count;
+  for (let p = pos + 1; p <= pos + window; p++) order.push(p);
+  const seen = new Set();
+  const missing = [];
+  for (const p of order) {
+    if (p < 0 || p >= n || p === pos || seen.has(p)) continue;
+    seen.add(p);
+    if (!has(p) && !inflight.has(p)) missing.push(p);
+  }
+  if (!missing.length) return missing;
+  const urgent = missing.includes(pos + 1) || (predicted !== null && missing.includes(predicted));
+  if (urgent || missing.length >= Math.max(1, window / 4)) return missing;
+  return [];
+}
+
+// RGB bytes (a DataView or ArrayBuffer from the kernel) -> ImageData, drawn with putImageData
+export function rgbImage(buf, width, height) {
+  const src = buf instanceof ArrayBuffer ? new Uint8Array(buf) : new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+  const n = width * height;
+  if (src.length !== 3 * n) throw new Error(`frame of ${src.length} bytes, expected ${3 * n} (${width}x${height} RGB)`);
+  const out = new Uint8ClampedArray(4 * n);
+  for (let i = 0, j = 0; i < n; i++, j += 3) {
+    const k = 4 * i;
+    out[k] = src[j];
+    out[k + 1] = src[j + 1];
+    out[k + 2] = src[j + 2];
+    out[k + 3] = 255;
+  }
+  return new ImageData(out, width, height);
+}
+
+// JPEG bytes -> something drawImage takes (close() it when done). WebCodecs' ImageDecoder reads the
+// bytes directly; createImageBitmap needs a Blob, which Chromium keeps in its browser process, and
+// under load that detour made decoding 10-30x slower than the decoding itself.
+export async function decodeJpeg(buf) {
+  if (typeof ImageDecoder === "function") {
+    const decoder = new ImageDecoder({ data: buf, type: "image/jpeg" });
+    try {
+      return (await decoder.decode()).image;
+    } finally {
+      decoder.close();
+    }
+  }
+  return await createImageBitmap(new Blob([buf], { type: "image/jpeg" }));
+}
+
 function drawOverlay(ctx, overlay) {
   if (!overlay || !overlay.faces) return;
   for (const f of overlay.faces) {
@@ -261,6 +380,14 @@ export default {
     let sentAt = null; // performance.now() of the frame request in flight
     let raf = null;
     let playStart = null;
+    let times = null; // frame times (Float64Array), for finding frames in the browser's cache
+    let shownPos = -1;
+    let lastDelta = 0; // frames between the last two frames drawn (the speed of a drag)
+    let prevDelta = 0; // and between the two before
+    let aheadGen = 0;
+    let inflight = new Set(); // positions asked for ahead and not arrived yet
+    const cache = new FrameCache(model.get("browser_cache") || 0, (e) => e.bmp && e.bmp.close());
+    const aheadCount = () => Math.min(Math.floor(cache.capacity / 4), 64);
     window.__emonbLatencies = window.__emonbLatencies || [];
 
     function setup() {
@@ -276,6 +403,53 @@ export default {
       slider.step = String(1 / fps);
       msg.textContent = model.get("message");
       msg.style.display = model.get("message") ? "block" : "none";
+      cache.clear();
+      inflight = new Set();
+      times = null;
+      if (model.get("has_video") && cache.capacity > 0) model.send({ type: "times" });
+    }
+
+    const currentPos = () => (times ? framePosition(times, model.get("current_time")) : -1);
+
+    // draw a decoded frame (with its overlay) and ask for the frames ahead of it
+    function show(entry, pos, timing) {
+      if (entry.bmp) ctx.drawImage(entry.bmp, 0, 0, canvas.width, canvas.height);
+      else ctx.putImageData(entry.img, 0, 0);
+      if (model.get("show_overlay")) drawOverlay(ctx, entry.overlay);
+      if (shownPos >= 0 && pos !== shownPos) {
+        prevDelta = lastDelta;
+        lastDelta = pos - shownPos;
+      }
+      shownPos = pos;
+      drawn += 1;
+      root.dataset.framesDrawn = String(drawn);
+      root.dataset.frameTime = String(entry.frameTime);
+      if (lastInput !== null && timing) {
+        const input = lastInput;
+        timing.drawn = performance.now() - input;
+        window.__emonbLatencies.push(timing.drawn);
+        (window.__emonbTimings = window.__emonbTimings || []).push(timing);
+        requestAnimationFrame(() => { timing.painted = performance.now() - input; });
+        lastInput = null;
+      }
+      root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime } }));
+      askAhead(pos);
+    }
+
+    function askAhead(pos) {
+      if (!times || pos < 0 || cache.capacity === 0) return;
+      const missing = aheadWanted(pos, times.length, aheadCount(), (p) => cache.has(p), inflight, lastDelta, prevDelta);
+      if (!missing.length) return;
+      aheadGen += 1;
+      inflight = new Set(missing); // a newer request cancels what the kernel had left of the older one
+      model.send({ type: "ahead", positions: missing, gen: aheadGen });
+    }
+
+    // raw RGB for a page from this machine (bytes are cheap, decoding is the cost), JPEG otherwise
+    const LOOPBACK = ["localhost", "127.0.0.1", "::1", "[::1]"];
+    function wantRaw() {
+      const f = model.get("frame_format");
+      return f === "raw" || (f === "auto" && LOOPBACK.includes(location.hostname));
     }
 
     function request(t) {
@@ -286,11 +460,49 @@ export default {
       }
       pending = ++reqId;
       sentAt = performance.now();
-      model.send({ type: "frame", t, id: pending });
+      model.send({ type: "frame", t, id: pending, raw: wantRaw() });
     }
 
+    // transport round trip without a frame, for benchmarks/scrubber_latency.py
+    const pings = new Map();
+    root.emonbPing = () => new Promise((resolve) => {
+      const id = ++reqId;
+      pings.set(id, { resolve, at: performance.now() });
+      model.send({ type: "ping", id });
+    });
+
     async function onMessage(content, buffers) {
-      if (!content || content.type !== "frame") return;
+      if (content && content.type === "pong" && pings.has(content.id)) {
+        const p = pings.get(content.id);
+        pings.delete(content.id);
+        p.resolve(performance.now() - p.at);
+        return;
+      }
+      if (!content) return;
+      if (content.type === "times") {
+        if (buffers && buffers.length) {
+          const b = buffers[0];
+          const bytes = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); // aligned copy
+          times = new Float64Array(bytes);
+        }
+        return;
+      }
+      if (content.type === "ahead") {
+        if (!buffers || !content.frames || buffers.length !== content.frames.length) return;
+        const bmps = await Promise.all(buffers.map(decodeJpeg));
+        const now = currentPos();
+        content.frames.forEach((f, i) => {
+          inflight.delete(f.position);
+          cache.set(f.position, { bmp: bmps[i], overlay: f.overlay, frameTime: f.frame_time });
+        });
+        // the frame asked for arrived ahead of its own reply: draw it now
+        const entry = cache.has(now) && now !== shownPos ? cache.get(now) : null;
+        if (entry && content.frames.some((f) => f.position === now)) {
+          show(entry, now, lastInput === null ? null : { roundtrip: 0, server: 0, decode: 0, cached: 1 });
+        }
+        return;
+      }
+      if (content.type !== "frame") return;
       if (content.id !== pending) return;
       const repliedAt = performance.now();
       try {
@@ -298,21 +510,20 @@ export default {
           msg.textContent = content.error;
           msg.style.display = "block";
         } else if (buffers && buffers.length) {
-          const blob = new Blob([buffers[0]], { type: "image/jpeg" });
-          const bmp = await createImageBitmap(blob);
-          ctx.drawImage(bmp, 0, 0, canvas.width, canvas.height);
-          bmp.close && bmp.close();
-          if (model.get("show_overlay")) drawOverlay(ctx, content.overlay);
-          drawn += 1;
-          root.dataset.framesDrawn = String(drawn);
-          root.dataset.frameTime = String(content.frame_time);
-          if (lastInput !== null) {
-            const done = performance.now();
-            window.__emonbLatencies.push(done - lastInput);
-            (window.__emonbTimings = window.__emonbTimings || []).push(
-              { roundtrip: repliedAt - sentAt, server: content.server_ms, draw: done - repliedAt, queued: sentAt - lastInput });
-            lastInput = null;
+          const entry = { overlay: content.overlay, frameTime: content.frame_time };
+          if (content.format === "rgb") entry.img = rgbImage(buffers[0], canvas.width, canvas.height);
+          else entry.bmp = await decodeJpeg(buffers[0]);
+          const decodedAt = performance.now();
+          const pos = content.position;
+          for (const p of content.ahead || []) if (!cache.has(p)) inflight.add(p); // sent unasked
+          const now = currentPos();
+          // draw it unless the slider has meanwhile moved to a frame drawn from the cache
+          if (now < 0 || now === pos || !cache.has(now)) {
+            show(entry, pos, { roundtrip: repliedAt - sentAt, server: content.server_ms,
+                               decode: decodedAt - repliedAt, queued: sentAt - (lastInput ?? sentAt), cached: 0 });
           }
+          if (cache.capacity > 0 && pos !== undefined) cache.set(pos, entry);
+          else if (entry.bmp) entry.bmp.close();
         }
       } finally {
         pending = null;
@@ -330,6 +541,16 @@ export default {
       clock.textContent = `${fmt(t)} / ${fmt(model.get("start") + model.get("duration"))}`;
       root.dataset.currentTime = String(t);
       chart.push();
+      if (times && cache.capacity > 0) {
+        const pos = framePosition(times, t);
+        const hit = cache.get(pos);
+        if (hit) {
+          wanted = null; // a reply still in flight is cached, not drawn over this one
+          const at = performance.now();
+          show(hit, pos, { roundtrip: 0, server: 0, decode: 0, queued: at - (lastInput ?? at), cached: 1 });
+          return;
+        }
+      }
       request(t);
     }
 
@@ -393,7 +614,13 @@ export default {
     model.on("msg:custom", onMessage);
     model.on("change:current_time", onTime);
     model.on("change:playing", onPlaying);
-    model.on("change:show_overlay", () => request(model.get("current_time")));
+    const onOverlay = () => {
+      cache.clear(); // cached frames carry the overlay they were sent with
+      inflight = new Set();
+      shownPos = -1;
+      request(model.get("current_time"));
+    };
+    model.on("change:show_overlay", onOverlay);
     const chart = timelines(box, model, setTime);
     const onTracks = () => chart.build();
     const onRange = () => chart.push();
@@ -410,6 +637,8 @@ export default {
 
     return () => {
       if (raf !== null) cancelAnimationFrame(raf);
+      cache.clear();
+      model.off("change:show_overlay", onOverlay);
       model.off("msg:custom", onMessage);
       model.off("change:current_time", onTime);
       model.off("change:playing", onPlaying);

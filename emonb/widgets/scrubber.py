@@ -15,6 +15,11 @@ import xarray as xr
 from ..errors import EmonbError, EmonbValueError
 from ._assets import read_asset
 
+#: most frames one ``ahead`` request may ask for
+MAX_AHEAD = 64
+#: most frames in one ``ahead`` message
+AHEAD_BATCH = 6
+
 #: landmarks sent for the overlay (a sparse subset of the 478-point mesh: contour, brows, eyes, lips)
 KEY_LANDMARKS = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
                  152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109,
@@ -57,10 +62,21 @@ class Scrubber(anywidget.AnyWidget):
         After each frame sent, decode up to this many following frames in a background thread
         (bounded by the video reader's cache), so scrubbing forward and playback hit the cache.
         0 turns read-ahead off.
+    browser_cache : int
+        Frames the browser keeps decoded (about 0.9 MB each at 640x360). After each frame drawn the
+        front-end asks for the frames just ahead of it that it does not hold (up to half of this,
+        at most :data:`MAX_AHEAD`); the kernel encodes and sends them from its background thread,
+        so a slider moved forward or playback draws from the browser without a round trip to the
+        kernel. 0 turns the browser cache off (every frame is asked for).
     quality : int
         JPEG quality (1-100).
     max_width : int
         Frames wider than this are downscaled before encoding (overlay coordinates follow).
+    frame_format : {"auto", "jpeg", "raw"}
+        How a requested frame travels: "jpeg" (small, decoded by the browser), "raw" (RGB pixels,
+        about 0.7 MB at 640x360, drawn at once) or "auto": raw when the page comes from this machine
+        (localhost), where bytes are cheap and decoding is the cost, JPEG otherwise. Frames sent
+        ahead to the browser's cache are always JPEG.
     timelines : bool
         Draw timelines (emotions, valence/arousal, voice, physiology, fused, spotted expressions and
         reviewer annotations, when present) under the frame: an Altair chart with a cursor at
@@ -73,7 +89,11 @@ class Scrubber(anywidget.AnyWidget):
     ``range_end``, and ``timeline_spec`` (the timelines' Vega-Lite spec, from
     :func:`emonb.widgets.timeline.timeline_chart`; ``timelines`` keeps the tracks, Python side only).
     Frames travel only on request: the front-end sends ``{"type": "frame", "t": ...}`` and gets the
-    JPEG bytes back in a custom message with the frame's own time and overlay. The vendored Vega and
+    JPEG bytes back in a custom message with the frame's own time, position and overlay; it asks for
+    the frame times once (``{"type": "times"}``, one float64 buffer) to find frames in its own cache,
+    and for frames ahead with ``{"type": "ahead", "positions": [...], "gen": n}`` (answered with
+    ``{"type": "ahead", "frames": [...]}`` messages with one JPEG buffer per frame, the most wanted
+    frame first and alone; a newer request cancels the rest of an older one). The vendored Vega and
     Vega-Lite builds travel the same way, once per page (``{"type": "vega"}``), so nothing is loaded
     from the network.
     """
@@ -97,16 +117,24 @@ class Scrubber(anywidget.AnyWidget):
     timeline_spec = t.Dict().tag(sync=True)  # Vega-Lite spec of the timelines (Altair, data inline)
     range_start = t.Float(None, allow_none=True).tag(sync=True)  # selected range (shift-drag on a timeline)
     range_end = t.Float(None, allow_none=True).tag(sync=True)
+    browser_cache = t.Int(48).tag(sync=True)  # frames the front-end keeps decoded (0: none)
+    frame_format = t.Enum(["auto", "jpeg", "raw"], "auto").tag(sync=True)  # how requested frames travel
 
     def __init__(self, src=None, *, cache_size: int = 64, quality: int = 80, max_width: int = 640,
-                 timelines: bool = True, prefetch: int = 24, **kwargs):
-        super().__init__(**kwargs)
+                 timelines: bool = True, prefetch: int = 24, browser_cache: int = 48,
+                 frame_format: str = "auto", **kwargs):
+        super().__init__(browser_cache=max(int(browser_cache), 0), frame_format=frame_format, **kwargs)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
+        self._cache_lock = threading.Lock()  # the background thread encodes too
         self._prefetch = max(int(prefetch), 0)
         self._prefetch_gen = 0
         self._prefetch_wake = threading.Event()
-        self._prefetch_from = -1
+        self._prefetch_job: tuple = ([], None)  # ([(kind, position), ...], request gen)
+        self._moves: list[int] = []  # positions of the last frames asked for, to predict a drag
         self._prefetch_thread = None
+        self.n_ahead = 0  # frames sent ahead to the browser's cache
+        self._ahead_job, self._ahead_msgs = -1, 0
+        self._pending_job: list = []
         self._cache_size = int(cache_size)
         self._quality = int(quality)
         self._max_width = int(max_width)
@@ -196,20 +224,28 @@ class Scrubber(anywidget.AnyWidget):
 
     def frame_jpeg(self, t: float | None = None) -> bytes:
         """JPEG bytes of the frame on screen at ``t`` (default ``current_time``), from a small LRU cache."""
-        pos = self.frame_position(self.current_time if t is None else t)
-        hit = self._cache.get(pos)
-        if hit is not None:
-            self._cache.move_to_end(pos)
-            return hit
+        return self._jpeg_at(self.frame_position(self.current_time if t is None else t))
+
+    def _rgb_at(self, pos: int) -> np.ndarray:
+        """The frame at position ``pos``, RGB uint8 at the size sent (``height`` x ``width``)."""
         frame = self._reader.frame(int(self._index[pos]))
         if self._scale < 1.0:
             from PIL import Image
 
             frame = np.asarray(Image.fromarray(frame).resize((self.width, self.height), Image.BILINEAR))
-        data = encode_jpeg(frame, quality=self._quality)
-        self._cache[pos] = data
-        while len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        return frame
+
+    def _jpeg_at(self, pos: int) -> bytes:
+        with self._cache_lock:
+            hit = self._cache.get(pos)
+            if hit is not None:
+                self._cache.move_to_end(pos)
+                return hit
+        data = encode_jpeg(self._rgb_at(pos), quality=self._quality)
+        with self._cache_lock:
+            self._cache[pos] = data
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
         return data
 
     @property
@@ -267,11 +303,17 @@ class Scrubber(anywidget.AnyWidget):
     def _on_msg(self, widget, content, buffers):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "frame":
-            self.send_frame(content.get("t"), request_id=content.get("id"))
+            self.send_frame(content.get("t"), request_id=content.get("id"), raw=bool(content.get("raw")))
         elif kind == "step":
             self.step(int(content.get("n", 1)))
         elif kind == "vega":
             self.send_vega(gzip=bool(content.get("gzip", True)))
+        elif kind == "times":
+            self.send_times()
+        elif kind == "ahead":
+            self.send_ahead(content.get("positions") or [], gen=content.get("gen"))
+        elif kind == "ping":  # transport round trip, without a frame (benchmarks/scrubber_latency.py)
+            self.send({"type": "pong", "id": content.get("id")})
 
     def send_vega(self, *, gzip: bool = True) -> dict:
         """Send the vendored Vega and Vega-Lite builds (two buffers) the timelines render with."""
@@ -281,8 +323,12 @@ class Scrubber(anywidget.AnyWidget):
         self.send(msg, buffers=list(vega_sources(compressed=gzip)))
         return msg
 
-    def send_frame(self, t=None, *, request_id=None):
-        """Send the frame at ``t`` (and its overlay) to the front-end; returns the message sent."""
+    def send_frame(self, t=None, *, request_id=None, raw: bool = False):
+        """Send the frame at ``t`` (and its overlay) to the front-end; returns the message sent.
+
+        ``raw=True`` sends the RGB pixels (``format: "rgb"``, width x height x 3 bytes) instead of a
+        JPEG: no encoding here and no decoding in the browser, for a browser on the same machine
+        (the front-end asks for it when the page comes from localhost, see ``frame_format``)."""
         t0 = time.perf_counter()
         t = self.current_time if t is None else float(t)
         if not self.has_video:
@@ -292,20 +338,60 @@ class Scrubber(anywidget.AnyWidget):
             return msg
         pos = self.frame_position(t)
         try:
-            data = self.frame_jpeg(t)
+            data = np.ascontiguousarray(self._rgb_at(pos)).tobytes() if raw else self._jpeg_at(pos)
         except EmonbError as e:
             msg = {"type": "frame", "id": request_id, "t": t, "error": str(e)}
             self.send(msg)
             return msg
         ft = float(self._times[pos])
-        msg = {"type": "frame", "id": request_id, "t": t, "frame_time": ft,
+        msg = {"type": "frame", "id": request_id, "t": t, "frame_time": ft, "position": pos,
+               "format": "rgb" if raw else "jpeg",
                "overlay": self.overlay_at(ft) if self.show_overlay and self.has_face else {"faces": []}}
         msg["server_ms"] = round(1000 * (time.perf_counter() - t0), 2)
         self.frame_time = ft
         self.n_sent += 1
+        msg["ahead"] = self._prefetch_after(pos)  # the front-end expects these and does not ask again
         self.send(msg, buffers=[data])
-        self._prefetch_after(pos)
+        self._prefetch_job_start()
         return msg
+
+    def send_times(self) -> dict:
+        """Send the frame times (session clock, time order) as one little-endian float64 buffer."""
+        msg = {"type": "times", "n": int(self._times.size)}
+        self.send(msg, buffers=[np.ascontiguousarray(self._times, dtype="<f8").tobytes()])
+        return msg
+
+    def send_ahead(self, positions, *, gen=None) -> list[int]:
+        """Send the frames at ``positions`` (frame positions in time order) to the browser's cache,
+        from the background thread, in a few ``{"type": "ahead"}`` messages; returns the positions
+        queued. A later call (or a frame request's read-ahead) cancels what is left of this one."""
+        if not self.has_video or self._reader is None:
+            return []
+        n = self._times.size
+        wanted = []
+        for p in positions:
+            try:
+                p = int(p)
+            except (TypeError, ValueError):
+                continue
+            if 0 <= p < n and p not in wanted:
+                wanted.append(p)
+        wanted = wanted[:MAX_AHEAD]
+        self._start_job([("send", p) for p in wanted], gen)
+        return wanted
+
+    def predicted_position(self) -> int | None:
+        """Where the next request most likely lands when the last moves were a steady drag: the last
+        position plus the last move, when the last two moves agree (same direction, about the same
+        size, more than one frame); None otherwise (steps, playback, random jumps)."""
+        if len(self._moves) < 3:
+            return None
+        a, b, c = self._moves[-3:]
+        d1, d2 = b - a, c - b
+        if abs(d2) <= 1 or d1 * d2 <= 0 or abs(d2 - d1) > max(2, abs(d2) // 4):
+            return None
+        q = c + d2
+        return q if 0 <= q < self._times.size else None
 
     # ------------------------------------------------------------------ read-ahead
     def _prefetch_after(self, pos: int):
@@ -314,11 +400,31 @@ class Scrubber(anywidget.AnyWidget):
         Scrubbing and playback mostly move forward, so the next request is then a cache hit (JPEG
         encoding only). A newer request cancels the read-ahead; memory stays bounded by the reader's
         cache (the read-ahead never exceeds it).
+
+        Returns the positions that will be sent to the browser's cache unasked (where a steady
+        drag lands next); the job starts with :meth:`_prefetch_job_start`, after the reply is sent.
         """
-        if not self._prefetch or self._reader is None:
-            return
+        if self._reader is None:
+            return []
+        self._moves = (self._moves + [pos])[-3:]
+        job = []
+        q = self.predicted_position() if self.browser_cache else None
+        if q is not None:  # a steady drag: send where the next move lands before it is asked for
+            job += [("send", p) for p in (q, q + 1, q - 1) if 0 <= p < self._times.size]
+        if self._prefetch and not self.browser_cache:  # with a browser cache, the browser asks for what it needs
+            ahead = min(self._prefetch, max(getattr(self._reader, "cache_size", 32) - 4, 0))
+            job += [("decode", p) for p in range(pos + 1, min(pos + 1 + ahead, self._times.size))]
+        self._pending_job = job
+        return [p for kind, p in job if kind == "send"]
+
+    def _prefetch_job_start(self):
+        job, self._pending_job = getattr(self, "_pending_job", []), []
+        if job:
+            self._start_job(job, None)
+
+    def _start_job(self, job: list, request=None):
+        self._prefetch_job = (job, request)
         self._prefetch_gen += 1
-        self._prefetch_from = pos
         self._prefetch_wake.set()
         if self._prefetch_thread is None or not self._prefetch_thread.is_alive():
             self._prefetch_thread = threading.Thread(target=self._prefetch_loop, name="emonb-scrubber-prefetch",
@@ -329,13 +435,38 @@ class Scrubber(anywidget.AnyWidget):
         reader = self._reader
         while self._prefetch_wake.wait(timeout=30.0):
             self._prefetch_wake.clear()
-            gen, pos = self._prefetch_gen, self._prefetch_from
-            ahead = min(self._prefetch, max(getattr(reader, "cache_size", 32) - 4, 0))
-            for p in range(pos + 1, min(pos + 1 + ahead, self._times.size)):
+            gen, (job, request) = self._prefetch_gen, self._prefetch_job
+            batch = []  # frames for the browser go in few messages (each one costs the page ~1-2 ms)
+            for kind, p in job:
                 if gen != self._prefetch_gen:
                     break  # a newer request: start again from there
                 try:
-                    reader.frame(int(self._index[p]))
+                    if kind == "decode":
+                        reader.frame(int(self._index[p]))
+                        continue
+                    batch.append((p, self._jpeg_at(p)))
                 except Exception:  # noqa: BLE001  (a frame that fails here fails again, clearly, on request)
                     break
+                # the first frame (the most wanted) alone, then up to AHEAD_BATCH per message
+                if len(batch) >= (1 if self.n_ahead_msgs_for(request, gen) == 0 else AHEAD_BATCH):
+                    self._send_ahead_batch(batch, request)
+                    batch = []
+            if batch:
+                self._send_ahead_batch(batch, request)
         self._prefetch_thread = None
+
+    def n_ahead_msgs_for(self, request, gen) -> int:
+        """Messages already sent for the current background job (0 at its start)."""
+        if self._ahead_job != gen:
+            self._ahead_job, self._ahead_msgs = gen, 0
+        return self._ahead_msgs
+
+    def _send_ahead_batch(self, batch: list, request):
+        meta = []
+        for p, _ in batch:
+            ft = float(self._times[p])
+            meta.append({"position": p, "frame_time": ft,
+                         "overlay": self.overlay_at(ft) if self.show_overlay and self.has_face else {"faces": []}})
+        self.send({"type": "ahead", "gen": request, "frames": meta}, buffers=[data for _, data in batch])
+        self.n_ahead += len(batch)
+        self._ahead_msgs += 1

@@ -1,0 +1,134 @@
+"""Time from a slider move to the new frame drawn, in a real JupyterLab in headless chromium.
+
+Starts JupyterLab on localhost, opens a notebook showing ``eb.widgets.explore`` (scrubber, AU inspector
+and annotator, linked) on the embedded sample session (640x360, 23.976 fps), and moves the slider the
+way a reviewer does, waiting for each frame to be drawn before the next move:
+
+- ``frame steps``: one frame forward at a time (dragging slowly, stepping through an expression);
+- ``0.7 s moves``: 25 moves of about 0.7 s forward (the browser test's pattern; dragging quickly);
+- ``jumps``: random positions anywhere in the clip (clicking on the slider or a timeline);
+- ``ping``: a message to the kernel and back, without a frame (the transport alone).
+
+Per pattern it prints the median and 95th percentile of slider input -> frame drawn on the canvas,
+the median time to the browser's next paint after that, how many frames came from the browser's
+own cache (frames the kernel sent ahead), and for the others the median of their parts:
+``roundtrip`` (request sent -> reply in the browser), ``server`` (kernel time for the frame) and
+``decode`` (reply -> JPEG decoded).
+
+Usage::
+
+    python benchmarks/scrubber_latency.py
+    python benchmarks/scrubber_latency.py --alone        # the Scrubber without linked widgets
+    python benchmarks/scrubber_latency.py --option prefetch=0 --option browser_cache=0
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import lab_browser
+
+
+def _source(alone: bool, options: dict, store: Path) -> str:
+    opts = "".join(f", {k}={v!r}" for k, v in options.items())
+    if alone:
+        return f"import emonb as eb\ntree = eb.sample_session()\nw = eb.widgets.Scrubber(tree{opts})\nw"
+    return ("import emonb as eb\ntree = eb.sample_session()\n"
+            f"w = eb.widgets.explore(tree, store={str(store)!r}, reviewer='bench'{opts})\nw")
+
+
+# The moves run inside the page (no driver round trip or polling while they are timed): set the
+# slider, wait for the scrubber's "emonb-frame" event, pause as a reviewer would, go on.
+MOVES = """async ([times, pause]) => {
+    const root = document.querySelector('.emonb-scrubber');
+    const slider = root.querySelector('.emonb-slider');
+    window.__emonbLatencies = []; window.__emonbTimings = [];
+    for (const t of times) {
+        const drawn = new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no frame drawn for t=${t}`)), 20000);
+            root.addEventListener('emonb-frame', () => { clearTimeout(timer); resolve(); }, { once: true });
+        });
+        slider.value = String(t);
+        slider.dispatchEvent(new Event('input', { bubbles: true }));
+        await drawn;
+        await new Promise((r) => setTimeout(r, pause));
+    }
+    return [window.__emonbLatencies, window.__emonbTimings];
+}"""
+
+
+def _moves(page, times, pause_ms: float = 40.0) -> tuple[np.ndarray, list[dict]]:
+    lat, parts = page.evaluate(MOVES, [[float(t) for t in times], pause_ms])
+    return np.array(lat), parts
+
+
+def _line(name: str, lat: np.ndarray, parts: list[dict]) -> str:
+    text = f"{name:<12} median {np.median(lat):6.1f} ms   p95 {np.percentile(lat, 95):6.1f} ms   (n={lat.size})"
+    if not parts:
+        return text
+    painted = [d["painted"] for d in parts if "painted" in d]
+    if painted:
+        text += f"   next paint {np.median(painted):.1f}"
+    hits = [d for d in parts if d.get("cached")]
+    text += f"   from browser cache {len(hits)}/{len(parts)}"
+    misses = [d for d in parts if not d.get("cached")]
+    if misses:
+        text += "; misses: " + ", ".join(f"{k} {np.median([d[k] for d in misses]):.1f}"
+                                         for k in ("roundtrip", "server", "decode"))
+    return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--alone", action="store_true", help="the Scrubber alone instead of explore()")
+    ap.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a Scrubber option, e.g. prefetch=0 (repeatable)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    reason = lab_browser.skip_reason()
+    if reason:
+        sys.exit(f"cannot run: {reason}")
+    options = {}
+    for item in args.option:
+        name, _, value = item.partition("=")
+        options[name] = ast.literal_eval(value)
+    from playwright.sync_api import sync_playwright
+
+    rng = np.random.default_rng(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        lab_browser.write_notebook(root, "bench.ipynb", _source(args.alone, options, root / "reviews.sqlite"))
+        with lab_browser.jupyterlab(root, "bench.ipynb") as lab, sync_playwright() as p:
+            browser = lab_browser.launch(p)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(lab["url"])
+            lab_browser.run_first_cell(page)
+            page.wait_for_selector(".emonb-scrubber[data-frames-drawn]", timeout=90_000)
+            page.wait_for_timeout(1500)  # let the page settle (timelines drawn)
+            fps = float(page.evaluate("() => 1 / +document.querySelector('.emonb-slider').step"))
+            print(f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; "
+                  f"{'Scrubber alone' if args.alone else 'explore()'}; options {options or 'default'}")
+            pings = [page.evaluate("() => document.querySelector('.emonb-scrubber').emonbPing()")
+                     for _ in range(30)]
+            print(_line("ping", np.array(pings), []))
+            start = 0.5
+            steps = start + np.arange(1, 41) / fps
+            print(_line("frame steps", *_moves(page, steps)))
+            print(_line("0.7 s moves", *_moves(page, np.linspace(1.0, 18.0, 25))))
+            print(_line("jumps", *_moves(page, rng.uniform(0.0, 19.0, 30))))
+            browser.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
