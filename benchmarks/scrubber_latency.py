@@ -7,7 +7,10 @@ way a reviewer does, waiting for each frame to be drawn before the next move:
 - ``frame steps``: one frame forward at a time (dragging slowly, stepping through an expression);
 - ``0.7 s moves``: 25 moves of about 0.7 s forward (the browser test's pattern; dragging quickly);
 - ``jumps``: random positions anywhere in the clip (clicking on the slider or a timeline);
-- ``ping``: a message to the kernel and back, without a frame (the transport alone).
+- ``ping``: a message to the kernel and back, without a frame (the transport alone);
+- ``drag``: slider input events every 1/60 s at 1x and 4x real time, not waiting for frames (a
+  mouse drag): for each input event needing a new frame, the time until the picture catches up
+  with it (a frame at or past its time drawn), and the frames drawn per second.
 
 Per pattern it prints the median and 95th percentile of slider input -> frame drawn on the canvas,
 the median time to the browser's next paint after that, how many frames came from the browser's
@@ -72,6 +75,53 @@ def _moves(page, times, pause_ms: float = 40.0) -> tuple[np.ndarray, list[dict]]
     return np.array(lat), parts
 
 
+# A drag: slider input events every 1/60 s moving at `speed` x real time, without waiting for frames
+# (as a mouse drag does); every frame drawn is recorded with its time.
+DRAG = """async ([t0, seconds, speed]) => {
+    const root = document.querySelector('.emonb-scrubber');
+    const slider = root.querySelector('.emonb-slider');
+    const inputs = [], draws = [];
+    const onFrame = (e) => draws.push([performance.now(), e.detail.time]);
+    root.addEventListener('emonb-frame', onFrame);
+    const start = performance.now();
+    for (;;) {
+        const now = performance.now();
+        const elapsed = (now - start) / 1000;
+        if (elapsed > seconds) break;
+        const t = t0 + speed * elapsed;
+        slider.value = String(t);
+        const at = performance.now();  // before the event: a frame from the cache is drawn inside it
+        slider.dispatchEvent(new Event('input', { bubbles: true }));
+        inputs.push([at, +root.dataset.currentTime]);
+        await new Promise((r) => setTimeout(r, 1000 / 60));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    root.removeEventListener('emonb-frame', onFrame);
+    return [inputs, draws];
+}"""
+
+
+def _drag(page, frame_times: np.ndarray, t0: float, seconds: float, speed: float) -> str:
+    """For each slider input event that needs a frame other than the one on screen: the time until
+    the picture catches up (a frame at or past that input's frame is drawn)."""
+    inputs, draws = page.evaluate(DRAG, [t0, seconds, speed])
+    draws = np.array(draws) if draws else np.zeros((0, 2))
+    lat, needed = [], 0
+    for wall, t in inputs:
+        frame = frame_times[max(np.searchsorted(frame_times, t + 1e-9, side="right") - 1, 0)]
+        before = draws[draws[:, 0] < wall]
+        if before.size and abs(before[-1, 1] - frame) < 1e-6:
+            continue  # that frame is already on screen
+        needed += 1
+        hit = np.flatnonzero((draws[:, 0] >= wall) & (draws[:, 1] >= frame - 1e-6))
+        if hit.size:
+            lat.append(draws[hit[0], 0] - wall)
+    lat = np.array(lat) if lat else np.array([np.nan])
+    fps = len(draws) / seconds
+    return (f"drag {speed:g}x     median {np.median(lat):6.1f} ms   p95 {np.percentile(lat, 95):6.1f} ms   "
+            f"(n={needed} input events needing a new frame of {len(inputs)}; {fps:.0f} frames drawn/s)")
+
+
 def _line(name: str, lat: np.ndarray, parts: list[dict]) -> str:
     text = f"{name:<12} median {np.median(lat):6.1f} ms   p95 {np.percentile(lat, 95):6.1f} ms   (n={lat.size})"
     if not parts:
@@ -126,6 +176,11 @@ def main(argv=None) -> int:
             print(_line("frame steps", *_moves(page, steps)))
             print(_line("0.7 s moves", *_moves(page, np.linspace(1.0, 18.0, 25))))
             print(_line("jumps", *_moves(page, rng.uniform(0.0, 19.0, 30))))
+            import emonb as eb
+
+            frame_times = eb.sample_session()["video"]["time"].to_numpy().astype(float)
+            print(_drag(page, frame_times, 1.0, 3.0, 1.0))
+            print(_drag(page, frame_times, 5.0, 3.0, 4.0))
             browser.close()
     return 0
 

@@ -433,7 +433,9 @@ export default {
         lastInput = null;
       }
       root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime } }));
-      askAhead(pos);
+      // ahead of where the slider is now: during a fast drag the frame drawn is already behind it
+      const now = currentPos();
+      askAhead(now >= 0 ? now : pos);
     }
 
     function askAhead(pos) {
@@ -554,11 +556,32 @@ export default {
       request(t);
     }
 
+    // current_time changes here at once (frame, clock, cursor); the kernel (and the widgets linked to
+    // it there: AU inspector, annotator) hears of it at most every SYNC_MS while dragging or playing,
+    // always including the last value, so a drag does not queue a state update per input event.
+    const SYNC_MS = 60;
+    let lastSync = -Infinity;
+    let syncTimer = null;
+    function syncTime() {
+      const wait = lastSync + SYNC_MS - performance.now();
+      if (wait <= 0) {
+        clearTimeout(syncTimer);
+        syncTimer = null;
+        lastSync = performance.now();
+        model.save_changes();
+      } else if (syncTimer === null) {
+        syncTimer = setTimeout(() => {
+          syncTimer = null;
+          syncTime();
+        }, wait);
+      }
+    }
+
     function setTime(t) {
       const lo = model.get("start");
       const hi = lo + model.get("duration");
       model.set("current_time", Math.min(Math.max(t, lo), hi));
-      model.save_changes();
+      syncTime();
     }
 
     function tick(now) {
@@ -571,7 +594,7 @@ export default {
         return;
       }
       model.set("current_time", t);
-      model.save_changes();
+      syncTime();
       raf = requestAnimationFrame(tick);
     }
 
@@ -637,6 +660,10 @@ export default {
 
     return () => {
       if (raf !== null) cancelAnimationFrame(raf);
+      if (syncTimer !== null) {
+        clearTimeout(syncTimer);
+        model.save_changes(); // the last position is not lost
+      }
       cache.clear();
       model.off("change:show_overlay", onOverlay);
       model.off("msg:custom", onMessage);
