@@ -439,7 +439,9 @@ export default {
     }
 
     function askAhead(pos) {
-      if (!times || pos < 0 || cache.capacity === 0) return;
+      // not while the picture is catching up with the slider (a fast drag): frames ahead would only
+      // queue behind, and in front of, the frames asked for; the kernel predicts a steady drag itself
+      if (!times || pos < 0 || cache.capacity === 0 || pending !== null || wanted !== null) return;
       const missing = aheadWanted(pos, times.length, aheadCount(), (p) => cache.has(p), inflight, lastDelta, prevDelta);
       if (!missing.length) return;
       aheadGen += 1;
@@ -533,6 +535,8 @@ export default {
           const t = wanted;
           wanted = null;
           request(t);
+        } else {
+          askAhead(currentPos());
         }
       }
     }

@@ -418,9 +418,11 @@ class Scrubber(anywidget.AnyWidget):
         return [p for kind, p in job if kind == "send"]
 
     def _prefetch_job_start(self):
-        job, self._pending_job = getattr(self, "_pending_job", []), []
+        job, self._pending_job = self._pending_job, []
         if job:
             self._start_job(job, None)
+        else:
+            self._prefetch_gen += 1  # a frame asked for outranks frames sent ahead: stop those
 
     def _start_job(self, job: list, request=None):
         self._prefetch_job = (job, request)
