@@ -23,6 +23,9 @@ Usage::
     python benchmarks/scrubber_latency.py
     python benchmarks/scrubber_latency.py --alone        # the Scrubber without linked widgets
     python benchmarks/scrubber_latency.py --option prefetch=0 --option browser_cache=0
+    # without emonb's Jupyter server extension (Nagle's delay back on the kernel websocket):
+    EMONB_LAB_ARGS="--ServerApp.jpserver_extensions={'emonb.jupyter_server_extension':False}" \
+        python benchmarks/scrubber_latency.py
 """
 
 from __future__ import annotations

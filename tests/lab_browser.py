@@ -50,21 +50,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+TOKEN = "emonbtest"
+
+
 @contextlib.contextmanager
-def jupyterlab(root: Path, notebook_name: str, timeout: float = 60.0):
-    """Start JupyterLab serving ``root``; yields ``{"url", "base"}`` (the notebook's URL, the server's)."""
-    port, token = _free_port(), "emonbtest"
+def jupyter_server(root: Path, app: str = "jupyterlab", args=(), timeout: float = 60.0,
+                   log_name: str = "lab.log"):
+    """Run ``python -m <app>`` (jupyterlab or jupyter_server) on a free localhost port serving ``root``,
+    until it answers; yields ``{"base", "token", "log"}``. The server is stopped on exit."""
+    port = _free_port()
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / ".jupyter"), "JUPYTER_RUNTIME_DIR": str(root / ".rt")}
     if sys.prefix != sys.base_prefix:  # a venv over system packages: the lab extensions live in the base prefix
         env["JUPYTER_PATH"] = os.pathsep.join(p for p in (os.environ.get("JUPYTER_PATH"),
                                                           str(Path(sys.base_prefix) / "share" / "jupyter")) if p)
-    log_path = root / "lab.log"
+    log_path = root / log_name
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
-            + os.environ.get("EMONB_LAB_ARGS", "").split()
+            [sys.executable, "-m", app, "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+             f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}", *args]
             + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
             stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
         base = f"http://127.0.0.1:{port}"
@@ -72,19 +75,29 @@ def jupyterlab(root: Path, notebook_name: str, timeout: float = 60.0):
             deadline = time.time() + timeout
             while True:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("JupyterLab did not start: " + log_path.read_text()[-2000:])
+                    raise RuntimeError(f"{app} did not start: " + log_path.read_text()[-2000:])
                 try:
-                    urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
+                    urllib.request.urlopen(f"{base}/api/status?token={TOKEN}", timeout=2)
                     break
                 except OSError:
-                    time.sleep(0.5)
-            yield {"url": f"{base}/lab/tree/{notebook_name}?token={token}", "base": base}
+                    time.sleep(0.3)
+            yield {"base": base, "token": TOKEN, "log": log_path}
         finally:
             proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextlib.contextmanager
+def jupyterlab(root: Path, notebook_name: str, timeout: float = 60.0):
+    """Start JupyterLab serving ``root``; yields ``{"url", "base"}`` (the notebook's URL, the server's).
+    ``EMONB_LAB_ARGS`` (space-separated) adds command-line options, e.g. to turn an extension off."""
+    args = ["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *os.environ.get("EMONB_LAB_ARGS", "").split()]
+    with jupyter_server(root, "jupyterlab", args, timeout) as server:
+        yield {"url": f"{server['base']}/lab/tree/{notebook_name}?token={TOKEN}", "base": server["base"]}
 
 
 def launch(playwright):

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
+import lab_browser
 import pytest
 
 pytest.importorskip("jupyter_server")
@@ -46,29 +43,10 @@ def test_kernel_websocket_with_the_extension(tmp_path):
     """A real server with the extension loaded: the log says so and kernel messages go through."""
     from tornado.websocket import websocket_connect
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    token = "emonbtest"
-    log = tmp_path / "server.log"
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt")}
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
-             f"--ServerApp.jpserver_extensions={{'{EXTENSION}': True}}", "--ServerApp.log_level=DEBUG"]
-            + (["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            assert proc.poll() is None and time.time() < deadline, log.read_text()[-2000:]
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
+    args = [f"--ServerApp.jpserver_extensions={{'{EXTENSION}': True}}", "--ServerApp.log_level=DEBUG"]
+    with lab_browser.jupyter_server(tmp_path, "jupyter_server", args, log_name="server.log") as server:
+        base, token, log = server["base"], server["token"], server["log"]
+        port = base.rsplit(":", 1)[1]
         req = urllib.request.Request(f"{base}/api/kernels?token={token}", data=b"{}", method="POST")
         kernel = json.load(urllib.request.urlopen(req, timeout=30))["id"]
 
@@ -93,9 +71,3 @@ def test_kernel_websocket_with_the_extension(tmp_path):
         text = log.read_text()
         assert "kernel websockets send without Nagle" in text, text[-2000:]
         assert f"TCP_NODELAY set on the websocket of kernel {kernel}" in text, text[-2000:]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
