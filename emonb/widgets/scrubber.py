@@ -64,7 +64,7 @@ class Scrubber(anywidget.AnyWidget):
         0 turns read-ahead off.
     browser_cache : int
         Frames the browser keeps decoded (about 0.9 MB each at 640x360). After each frame drawn the
-        front-end asks for the frames just ahead of it that it does not hold (up to half of this,
+        front-end asks for the frames just ahead of it that it does not hold (up to a quarter of this,
         at most :data:`MAX_AHEAD`); the kernel encodes and sends them from its background thread,
         so a slider moved forward or playback draws from the browser without a round trip to the
         kernel. 0 turns the browser cache off (every frame is asked for).
@@ -133,8 +133,6 @@ class Scrubber(anywidget.AnyWidget):
         self._moves: list[int] = []  # positions of the last frames asked for, to predict a drag
         self._prefetch_thread = None
         self.n_ahead = 0  # frames sent ahead to the browser's cache
-        self._ahead_job, self._ahead_msgs = -1, 0
-        self._pending_job: list = []
         self._cache_size = int(cache_size)
         self._quality = int(quality)
         self._max_width = int(max_width)
@@ -333,7 +331,7 @@ class Scrubber(anywidget.AnyWidget):
         t = self.current_time if t is None else float(t)
         if not self.has_video:
             msg = {"type": "frame", "id": request_id, "t": t, "error": self.message or "no video",
-                   "overlay": self.overlay_at(t) if self.show_overlay else {"faces": []}}
+                   "overlay": self._overlay_sent(t)}
             self.send(msg)
             return msg
         pos = self.frame_position(t)
@@ -346,14 +344,19 @@ class Scrubber(anywidget.AnyWidget):
         ft = float(self._times[pos])
         msg = {"type": "frame", "id": request_id, "t": t, "frame_time": ft, "position": pos,
                "format": "rgb" if raw else "jpeg",
-               "overlay": self.overlay_at(ft) if self.show_overlay and self.has_face else {"faces": []}}
+               "overlay": self._overlay_sent(ft)}
         msg["server_ms"] = round(1000 * (time.perf_counter() - t0), 2)
         self.frame_time = ft
         self.n_sent += 1
-        msg["ahead"] = self._prefetch_after(pos)  # the front-end expects these and does not ask again
+        job = self._read_ahead_job(pos)
+        msg["ahead"] = [p for kind, p in job if kind == "send"]  # the front-end expects these, does not ask
         self.send(msg, buffers=[data])
-        self._prefetch_job_start()
+        self._start_job(job)  # after the reply; an empty job stops frames still to be sent ahead
         return msg
+
+    def _overlay_sent(self, t: float) -> dict:
+        """The overlay that goes with a frame: :meth:`overlay_at`, or no faces when overlays are off."""
+        return self.overlay_at(t) if self.show_overlay else {"faces": []}
 
     def send_times(self) -> dict:
         """Send the frame times (session clock, time order) as one little-endian float64 buffer."""
@@ -364,7 +367,7 @@ class Scrubber(anywidget.AnyWidget):
     def send_ahead(self, positions, *, gen=None) -> list[int]:
         """Send the frames at ``positions`` (frame positions in time order) to the browser's cache,
         from the background thread, in a few ``{"type": "ahead"}`` messages; returns the positions
-        queued. A later call (or a frame request's read-ahead) cancels what is left of this one."""
+        queued. A later call, or any frame request, cancels what is left of this one."""
         if not self.has_video or self._reader is None:
             return []
         n = self._times.size
@@ -394,37 +397,34 @@ class Scrubber(anywidget.AnyWidget):
         return q if 0 <= q < self._times.size else None
 
     # ------------------------------------------------------------------ read-ahead
-    def _prefetch_after(self, pos: int):
-        """Decode the next ``prefetch`` frames into the reader's cache in a background thread.
+    def _read_ahead_job(self, pos: int) -> list:
+        """Background work after the frame at ``pos`` is sent: ``[(kind, position), ...]``.
 
-        Scrubbing and playback mostly move forward, so the next request is then a cache hit (JPEG
-        encoding only). A newer request cancels the read-ahead; memory stays bounded by the reader's
-        cache (the read-ahead never exceeds it).
-
-        Returns the positions that will be sent to the browser's cache unasked (where a steady
-        drag lands next); the job starts with :meth:`_prefetch_job_start`, after the reply is sent.
+        During a steady drag (with a browser cache): "send" the frames where the next move lands,
+        before they are asked for. Without a browser cache: "decode" the next ``prefetch`` frames into
+        the reader's cache (bounded by it, so memory stays flat), since scrubbing and playback mostly
+        move forward and the next request is then a cache hit (JPEG encoding only). With a browser
+        cache the browser asks for what it needs itself.
         """
         if self._reader is None:
             return []
         self._moves = (self._moves + [pos])[-3:]
         job = []
         q = self.predicted_position() if self.browser_cache else None
-        if q is not None:  # a steady drag: send where the next move lands before it is asked for
+        if q is not None:
             job += [("send", p) for p in (q, q + 1, q - 1) if 0 <= p < self._times.size]
-        if self._prefetch and not self.browser_cache:  # with a browser cache, the browser asks for what it needs
+        if self._prefetch and not self.browser_cache:
             ahead = min(self._prefetch, max(getattr(self._reader, "cache_size", 32) - 4, 0))
             job += [("decode", p) for p in range(pos + 1, min(pos + 1 + ahead, self._times.size))]
-        self._pending_job = job
-        return [p for kind, p in job if kind == "send"]
-
-    def _prefetch_job_start(self):
-        job, self._pending_job = self._pending_job, []
-        if job:
-            self._start_job(job, None)
-        else:
-            self._prefetch_gen += 1  # a frame asked for outranks frames sent ahead: stop those
+        return job
 
     def _start_job(self, job: list, request=None):
+        """Hand ``job`` to the background thread; what it was doing stops after the current frame."""
+        if not job:
+            self._prefetch_gen += 1
+            return
+        # the job before the generation: a thread that reads the old generation with the new job
+        # stops at its first check and, woken again, starts the new job
         self._prefetch_job = (job, request)
         self._prefetch_gen += 1
         self._prefetch_wake.set()
@@ -438,7 +438,7 @@ class Scrubber(anywidget.AnyWidget):
         while self._prefetch_wake.wait(timeout=30.0):
             self._prefetch_wake.clear()
             gen, (job, request) = self._prefetch_gen, self._prefetch_job
-            batch = []  # frames for the browser go in few messages (each one costs the page ~1-2 ms)
+            batch, messages = [], 0  # frames for the browser go in few messages (each costs the page ~1-2 ms)
             for kind, p in job:
                 if gen != self._prefetch_gen:
                     break  # a newer request: start again from there
@@ -450,25 +450,17 @@ class Scrubber(anywidget.AnyWidget):
                 except Exception:  # noqa: BLE001  (a frame that fails here fails again, clearly, on request)
                     break
                 # the first frame (the most wanted) alone, then up to AHEAD_BATCH per message
-                if len(batch) >= (1 if self.n_ahead_msgs_for(request, gen) == 0 else AHEAD_BATCH):
+                if len(batch) >= (AHEAD_BATCH if messages else 1):
                     self._send_ahead_batch(batch, request)
-                    batch = []
+                    batch, messages = [], messages + 1
             if batch:
                 self._send_ahead_batch(batch, request)
         self._prefetch_thread = None
-
-    def n_ahead_msgs_for(self, request, gen) -> int:
-        """Messages already sent for the current background job (0 at its start)."""
-        if self._ahead_job != gen:
-            self._ahead_job, self._ahead_msgs = gen, 0
-        return self._ahead_msgs
 
     def _send_ahead_batch(self, batch: list, request):
         meta = []
         for p, _ in batch:
             ft = float(self._times[p])
-            meta.append({"position": p, "frame_time": ft,
-                         "overlay": self.overlay_at(ft) if self.show_overlay and self.has_face else {"faces": []}})
+            meta.append({"position": p, "frame_time": ft, "overlay": self._overlay_sent(ft)})
         self.send({"type": "ahead", "gen": request, "frames": meta}, buffers=[data for _, data in batch])
         self.n_ahead += len(batch)
-        self._ahead_msgs += 1
