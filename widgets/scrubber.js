@@ -404,6 +404,7 @@ export default {
       msg.textContent = model.get("message");
       msg.style.display = model.get("message") ? "block" : "none";
       cache.clear();
+      shownPos = -1; // a new source: nothing of it is on screen yet
       inflight = new Set();
       times = null;
       if (model.get("has_video") && cache.capacity > 0) model.send({ type: "times" });
@@ -521,8 +522,10 @@ export default {
           const pos = content.position;
           for (const p of content.ahead || []) if (!cache.has(p)) inflight.add(p); // sent unasked
           const now = currentPos();
-          // draw it unless the slider has meanwhile moved to a frame drawn from the cache
-          if (now < 0 || now === pos || !cache.has(now)) {
+          // draw it unless it is already on screen (it came ahead of its own reply) or the slider has
+          // meanwhile moved to a frame drawn from the cache; a frame drawn twice would count as a new
+          // frame for a slider that has since moved on
+          if (pos !== shownPos && (now < 0 || now === pos || !cache.has(now))) {
             show(entry, pos, { roundtrip: repliedAt - sentAt, server: content.server_ms,
                                decode: decodedAt - repliedAt, queued: sentAt - (lastInput ?? sentAt), cached: 0 });
           }
