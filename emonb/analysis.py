@@ -12,7 +12,7 @@ import xarray as xr
 from ._checks import check_option
 from .errors import EmonbError, EmonbValueError, EmonbWarning
 
-__all__ = ["analyze", "add_fusion", "STEPS"]
+__all__ = ["analyze", "add_fusion", "analysis_record", "failed_steps", "STEPS"]
 
 #: modality -> (input node, result node, "module:function")
 STEPS: dict[str, tuple[str, str, str]] = {
@@ -22,6 +22,39 @@ STEPS: dict[str, tuple[str, str, str]] = {
     "text": ("transcript", "text", "emonb.models.text.analyze:analyze_text"),
     "spot": ("face", "spots", "emonb.spotting.core:spot_expressions"),
 }
+
+
+def analysis_record(tree) -> dict[str, dict]:
+    """Per step, what the analysis of a session did: ``{"face": {"status": "ok", ...}, ...}``.
+
+    ``status`` is ``"ok"`` (with ``node``, ``seconds``, ``model``), ``"failed"`` (with ``error``) or
+    ``"skipped"`` (with ``reason``). Empty for a session that was not analysed.
+    """
+    raw = tree.attrs.get("analysis", "") or "{}"
+    try:
+        rec = json.loads(raw)
+    except (TypeError, ValueError):
+        raise EmonbValueError(f"the session's attrs['analysis'] is not the JSON emonb writes: {str(raw)[:80]!r}") from None
+    return rec if isinstance(rec, dict) else {}
+
+
+def failed_steps(tree) -> dict[str, str]:
+    """The steps whose analysis failed, with the reason: ``{"physio": "ValueError: ..."}``."""
+    return {step: str(r.get("error", "")) for step, r in analysis_record(tree).items()
+            if isinstance(r, dict) and r.get("status") == "failed"}
+
+
+def _with_record(attrs: dict, record: dict) -> dict:
+    """Root attrs carrying the analysis record; ``analysis_failed`` names the failed steps, so that
+    the tree's repr shows them (it is dropped once every step has run)."""
+    attrs = dict(attrs)
+    attrs["analysis"] = json.dumps(record)
+    failed = [f"{k}: {v.get('error', '')}" for k, v in record.items() if v.get("status") == "failed"]
+    if failed:
+        attrs["analysis_failed"] = "; ".join(failed)
+    else:
+        attrs.pop("analysis_failed", None)
+    return attrs
 
 
 def _function(spec: str):
@@ -72,7 +105,7 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
     if unknown:
         raise EmonbValueError(f"options for unknown modalities {sorted(unknown)}; expected {list(STEPS)}")
     nodes = {name: tree[name].to_dataset(inherit=False) for name in tree.children}
-    record = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    record = analysis_record(tree)
     produced: set[str] = set()
     for m in modalities:
         src_node, out_node, fn_name = STEPS[m]
@@ -113,9 +146,7 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
         produced.add(out_node)
         record[m] = {"status": "ok", "node": out_node, "seconds": round(time.perf_counter() - t0, 3),
                      "model": str(result.attrs.get("model", ""))}
-    attrs = dict(tree.attrs)
-    attrs["analysis"] = json.dumps(record)
-    d = {"/": xr.Dataset(attrs=attrs)}
+    d = {"/": xr.Dataset(attrs=_with_record(tree.attrs, record))}
     d.update({f"/{k}": v for k, v in nodes.items()})
     return xr.DataTree.from_dict(d)
 
@@ -131,19 +162,23 @@ def add_fusion(tree: xr.DataTree, *, method: str = "late", rate: float = 10.0, m
     from .session import make_tree
 
     check_option("errors", errors, ("warn", "raise"))
-    record = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    record = analysis_record(tree)
+    nodes = {n: tree[n].to_dataset(inherit=False) for n in tree.children}
     t0 = time.perf_counter()
     try:
         fused = fuse(tree, method=method, model=model, rate=rate, ensemble=ensemble)
-    except EmonbError as exc:
+    except Exception as exc:
         if errors == "raise":
             raise
-        warnings.warn(f"fusion skipped: {exc}", EmonbWarning, stacklevel=2)
-        record["fusion"] = {"status": "skipped", "reason": str(exc)}
-        return make_tree({n: tree[n].to_dataset(inherit=False) for n in tree.children},
-                         {**tree.attrs, "analysis": json.dumps(record)})
+        if isinstance(exc, EmonbError):  # nothing to fuse: a reason, not a fault
+            warnings.warn(f"fusion skipped: {exc}", EmonbWarning, stacklevel=2)
+            record["fusion"] = {"status": "skipped", "reason": str(exc)}
+        else:
+            msg = f"{type(exc).__name__}: {exc}"
+            warnings.warn(f"fusion failed (unexpected): {msg}", EmonbWarning, stacklevel=2)
+            record["fusion"] = {"status": "failed", "error": msg, "seconds": round(time.perf_counter() - t0, 3)}
+        return make_tree(nodes, _with_record(tree.attrs, record))
     record["fusion"] = {"status": "ok", "node": "fused", "seconds": round(time.perf_counter() - t0, 3),
                         "model": str(fused.attrs.get("model", ""))}
-    nodes = {n: tree[n].to_dataset(inherit=False) for n in tree.children}
     nodes["fused"] = fused
-    return make_tree(nodes, {**tree.attrs, "analysis": json.dumps(record)})
+    return make_tree(nodes, _with_record(tree.attrs, record))

@@ -59,24 +59,44 @@ def _result_lines(tree) -> list[str]:
 
 
 def _analysis_status(tree) -> list[str]:
-    rec = json.loads(tree.attrs.get("analysis", "{}") or "{}")
+    """One line per analysis step: ok with its time and node, FAILED with the reason, or skipped."""
+    from .analysis import analysis_record
+
     out = []
-    for step, r in rec.items():
-        if r.get("status") == "ok":
+    for step, r in analysis_record(tree).items():
+        status = r.get("status")
+        if status == "ok":
             out.append(f"  {step:<7} ok      {r.get('seconds', 0):6.1f} s  -> {r.get('node')}")
+        elif status == "failed":
+            out.append(f"  {step:<7} FAILED  {r.get('error', '')}")
         else:
-            out.append(f"  {step:<7} {r.get('status'):<7} {r.get('error') or r.get('reason', '')}")
+            out.append(f"  {step:<7} {status:<7} {r.get('reason', '')}")
     return out
+
+
+def _failure_summary(tree, where: str) -> int:
+    """Print a FAILED line for the failed steps and return the exit status (1 if any failed)."""
+    from .analysis import failed_steps
+
+    failed = failed_steps(tree)
+    if not failed:
+        return 0
+    print(f"FAILED: {len(failed)} analysis step(s) failed: {', '.join(failed)}. "
+          f"The steps that worked are written to {where}.", file=sys.stderr)
+    return 1
 
 
 def _add_fusion(tree, *, rate: float):
     """Late fusion of whatever results the session has, as its ``fused`` node, with a printed line."""
     import numpy as np
 
-    from .analysis import add_fusion
+    from .analysis import add_fusion, analysis_record
 
     tree = add_fusion(tree, method="late", rate=rate)
     if "fused" not in tree.children:
+        r = analysis_record(tree).get("fusion", {})
+        print(f"  fusion  {'FAILED ' if r.get('status') == 'failed' else 'skipped'} "
+              f"{r.get('error') or r.get('reason', '')}")
         return tree
     fused = tree["fused"].to_dataset()
     w = fused["modality_weight"].mean("time", skipna=True)
@@ -121,15 +141,19 @@ def _cmd_demo(args) -> int:
     print(f"session store: {store} ({len(list(reopened.children))} nodes, reopened OK)")
     print(f"aligned grid:  {aligned_store}")
     if args.modalities and not args.no_report:
-        from .report import run_report
+        from .analysis import failed_steps
+        from .report import run_report_status
 
         t_report = time.perf_counter()
-        html = run_report(store, out / "sample_report.html", progress=not args.quiet, rate=args.rate,
-                          modalities=mods, stride=args.stride)
+        html, report_failed = run_report_status(store, out / "sample_report.html", progress=not args.quiet,
+                                                rate=args.rate, modalities=mods, stride=args.stride)
         print(f"report:        {html.resolve()} ({html.stat().st_size / 1e6:.1f} MB, "
               f"{time.perf_counter() - t_report:.1f} s; open it in any browser, it needs no network)")
+        if report_failed and not failed_steps(tree):
+            print(f"FAILED: in the report, analysis step(s) failed: {', '.join(report_failed)}", file=sys.stderr)
+            return 1
     print(f"done in {time.perf_counter() - t_start:.1f} s")
-    return 0
+    return _failure_summary(tree, str(out))
 
 
 def _cmd_analyze(args) -> int:
@@ -151,11 +175,11 @@ def _cmd_analyze(args) -> int:
     print("\n".join(_analysis_status(tree)))
     print("\n".join(_result_lines(tree)))
     print(f"session store: {args.out}")
-    return 0
+    return _failure_summary(tree, args.out)
 
 
 def _cmd_report(args) -> int:
-    from .report import run_report
+    from .report import run_report_status
 
     params = {}
     for item in args.param or []:
@@ -178,9 +202,13 @@ def _cmd_report(args) -> int:
         params["blur_faces"] = True
     out = Path(args.out) if args.out else Path(str(Path(args.session).with_suffix("")) + ".html")
     t0 = time.perf_counter()
-    html = run_report(args.session, out, template=args.template, keep_notebook=args.keep_notebook,
-                      progress=not args.quiet, **params)
+    html, failed = run_report_status(args.session, out, template=args.template, keep_notebook=args.keep_notebook,
+                                     progress=not args.quiet, **params)
     print(f"report: {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
+    if failed:
+        print(f"FAILED: {len(failed)} analysis step(s) failed: {', '.join(failed)}; the report lists them at "
+              "the top", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -226,10 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--physio-rate", type=float, help="physio sampling rate in Hz when the file has none")
     z.add_argument("--physio-offset", type=float, default=0.0, help="seconds added to the physio clock")
     z.add_argument("--transcript", help="transcript (.vtt, .srt, .csv)")
-    z.add_argument("--modalities", default="face,voice,physio,text,spot")
-    z.add_argument("--stride", type=int, default=1)
-    z.add_argument("--device", default="auto")
-    z.add_argument("--quiet", action="store_true")
+    z.add_argument("--modalities", default="face,voice,physio,text,spot",
+                   help="analysis steps, comma-separated, of face, voice, physio, text, spot "
+                        "(default: all; a step without its input is skipped)")
+    z.add_argument("--stride", type=int, default=1, help="analyse every n-th video frame (default 1: all)")
+    z.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where the neural networks run (default auto: a GPU when there is one)")
+    z.add_argument("--quiet", action="store_true", help="no progress bars")
     z.add_argument("--out", required=True, help="session store to write (.zarr)")
     z.set_defaults(func=_cmd_analyze)
     r = sub.add_parser("report", help="run the report notebook on a session and write one offline HTML file")
@@ -250,21 +281,39 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="any template parameter (VALUE as JSON, else a string); repeatable")
     r.add_argument("--keep-notebook", action="store_true", help="keep the executed notebook beside the HTML")
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=_cmd_report)
     from .batch import add_batch_command  # light: dask loads only when a batch runs
 
     add_batch_command(sub)
     i = sub.add_parser("info", help="summarize a session store or manifest")
-    i.add_argument("path")
+    i.add_argument("path", help="session store (.zarr), manifest (.yaml) or media file")
     i.set_defaults(func=_cmd_info)
     a = sub.add_parser("align", help="align a session onto one grid and write it as zarr")
     a.add_argument("path", help="session store (.zarr) or manifest (.yaml)")
-    a.add_argument("--rate", type=float, required=True)
-    a.add_argument("--method", default="auto", choices=["auto", "linear", "nearest", "previous"])
-    a.add_argument("--out", required=True)
+    a.add_argument("--rate", type=float, required=True, help="grid rate in Hz")
+    a.add_argument("--method", default="auto", choices=["auto", "linear", "nearest", "previous"],
+                   help="resampling onto the grid (default auto: by each variable's kind)")
+    a.add_argument("--out", required=True, help="aligned grid store to write (.zarr)")
     a.set_defaults(func=_cmd_align)
     return ap
+
+
+#: per command, how the Python API's wording in an error message reads on the command line
+CLI_WORDS = {
+    "analyze": {"sampling_rate=... (Hz)": "--physio-rate HZ", "sampling_rate=...": "--physio-rate HZ",
+                "sampling_rate=": "--physio-rate HZ", "stride=": "--stride", "device=": "--device"},
+    "report": {"stride=": "--stride", "device=": "--device", "start=": "--start", "end=": "--end"},
+    "demo": {"stride=": "--stride"},
+    "align": {"rate=": "--rate", "method=": "--method"},
+}
+
+
+def cli_message(command: str, message: str) -> str:
+    """An error message with the API's argument names replaced by the command's flags."""
+    for api, flag in CLI_WORDS.get(command, {}).items():
+        message = message.replace(api, flag)
+    return message
 
 
 def main(argv=None) -> int:
@@ -272,7 +321,7 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except EmonbError as exc:
-        print(f"emonb: error: {exc}", file=sys.stderr)
+        print(f"emonb: error: {cli_message(args.command, str(exc))}", file=sys.stderr)
         return 2
 
 

@@ -378,8 +378,21 @@ def summarize(tree: xr.DataTree):
     """A table (pandas DataFrame) of a session's nodes: modality, time span, rate, offset, variables."""
     import pandas as pd
 
+    from .analysis import STEPS, analysis_record
+
     rows = [node_summary(tree[name].to_dataset(), name) for name in tree.children]
-    cols = ["node", "modality", "start", "end", "duration_s", "rate_hz", "samples", "t0", "variables", "flags"]
+    record = analysis_record(tree)
+    if record:  # the analysis step behind each result node; a failed step gets a row of its own
+        made_by = {r.get("node"): step for step, r in record.items() if r.get("status") == "ok"}
+        for row in rows:
+            row["analysis"] = f"{made_by[row['node']]}: ok" if row["node"] in made_by else ""
+        for step, r in record.items():
+            if r.get("status") in ("failed", "skipped"):
+                node = STEPS[step][1] if step in STEPS else ("fused" if step == "fusion" else step)
+                why = r.get("error") if r.get("status") == "failed" else r.get("reason", "")
+                rows.append({"node": node, "modality": step, "analysis": f"{step}: {r['status'].upper()} {why}"})
+    cols = ["node", "modality", "start", "end", "duration_s", "rate_hz", "samples", "t0", "variables", "flags",
+            "analysis"]
     df = pd.DataFrame(rows)
     return df[[c for c in cols if c in df.columns]].set_index("node") if rows else df
 
@@ -394,4 +407,6 @@ def format_summary(tree: xr.DataTree) -> str:
         rate_s = f"{rate:9.3f} Hz" if rate == rate else "        - Hz"
         lines.append(f"  {name:<16} {span}  {rate_s}  offset {r['t0']:+.3f} s  [{r['variables']}]"
                      + (f"  flags: {r['flags']}" if r.get("flags") else ""))
+    if tree.attrs.get("analysis_failed"):
+        lines.append(f"  analysis FAILED: {tree.attrs['analysis_failed']}")
     return "\n".join(lines)

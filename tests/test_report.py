@@ -178,3 +178,37 @@ def test_key_frames_blur_removes_facial_detail():
     assert blurred < 0.3 * sharp
     empty = make_tree({"video": video}, {"session_id": "t"})
     assert rs.key_frames(empty)[0] is None
+
+
+def test_failed_steps_open_the_report_with_a_banner_and_fail_the_cli(tmp_path, capsys):
+    """A step that fails in the report is listed at the top; its section says it failed, not 'no recording'."""
+    import json
+
+    from emonb.cli import main
+    from emonb.errors import EmonbWarning
+
+    store = eb.save_session(eb.sample_session(), tmp_path / "s.zarr")
+    with pytest.warns(EmonbWarning, match="analysis step"):
+        out = eb.run_report(store, tmp_path / "r.html", modalities=["voice", "text"], fusion=None,
+                            models={"voice": "no-such-voice-model"}, progress=False)
+    shown = _visible(out.read_text())
+    top = shown.index('<div class="emonb-banner emonb-banner-failed" role="alert">')
+    assert top < shown.index("Session and provenance")          # before every section
+    assert "Analysis incomplete: 1 step(s) failed" in shown
+    assert "voice</b>: analysis failed: EmonbValueError: unknown model 'no-such-voice-model'" in shown
+    section = shown[shown.index('id="Voice"'):shown.index('id="Physiology"')]
+    assert "voice analysis failed" in section and "No voice analysis" not in section
+    assert json.loads((tmp_path / "r.report.json").read_text())["failed_steps"].keys() == {"voice"}
+    assert "application/vnd.emonb" not in shown                  # the status output stays out of the page
+
+    code = main(["report", str(store), "--out", str(tmp_path / "c.html"), "--modalities", "text",
+                 "--fusion", "none", "--param", 'models={"text": "nope"}', "--quiet"])
+    assert code == 1 and "FAILED: 1 analysis step(s) failed: text" in capsys.readouterr().err
+    assert 'class="emonb-banner emonb-banner-failed"' in (tmp_path / "c.html").read_text()
+
+
+def test_report_without_failures_has_no_failure_banner(tmp_path):
+    store = eb.save_session(eb.sample_session(), tmp_path / "s.zarr")
+    html, failed = eb.report.run_report_status(store, tmp_path / "r.html", modalities=["text"], fusion=None,
+                                               progress=False)
+    assert failed == {} and 'class="emonb-banner' not in html.read_text()

@@ -14,13 +14,14 @@ import json
 import os
 import re
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from .._checks import require
-from ..errors import EmonbError, EmonbFileError, EmonbValueError
+from ..errors import EmonbError, EmonbFileError, EmonbValueError, EmonbWarning
 
-__all__ = ["run_report", "export_html", "report_template", "PARAMETERS", "ReportError", "remote_scripts"]
+__all__ = ["run_report", "run_report_status", "export_html", "report_template", "PARAMETERS", "ReportError", "remote_scripts"]
 
 _NONE = type(None)
 #: name -> (accepted types, default, description). ``session`` is filled from ``src``.
@@ -108,6 +109,14 @@ def _template_parameters(template: Path) -> dict[str, Any]:
     return names
 
 
+def run_report_status(src, output, **options) -> tuple[Path, dict[str, str]]:
+    """:func:`run_report`, and the analysis steps that failed in it: ``(html, {step: error})``.
+
+    The report itself lists them at the top; the command line uses this to exit non-zero.
+    """
+    return _run(src, output, **options)
+
+
 def run_report(src, output, *, template=None, keep_notebook: bool = False, kernel_name: str = "python3",
                timeout: float | None = None, progress: bool = True, **parameters) -> Path:
     """Run the report notebook on a session and write one self-contained HTML file.
@@ -142,7 +151,20 @@ def run_report(src, output, *, template=None, keep_notebook: bool = False, kerne
     ------
     ReportError
         When a cell fails; the message names the cell and the kept notebook.
+
+    A report whose analysis steps failed is still written, with a banner at its top that lists them,
+    and an :class:`emonb.errors.EmonbWarning` names them (:func:`run_report_status` returns them).
     """
+    html, failed = _run(src, output, template=template, keep_notebook=keep_notebook, kernel_name=kernel_name,
+                        timeout=timeout, progress=progress, **parameters)
+    if failed:
+        warnings.warn(f"the report {html} was written, but analysis step(s) failed: "
+                      + "; ".join(f"{k}: {v}" for k, v in failed.items()), EmonbWarning, stacklevel=2)
+    return html
+
+
+def _run(src, output, *, template=None, keep_notebook: bool = False, kernel_name: str = "python3",
+         timeout: float | None = None, progress: bool = True, **parameters) -> tuple[Path, dict[str, str]]:
     pm = require("papermill", extra="report", purpose="reports")
 
     template = Path(template) if template is not None else report_template()
@@ -181,21 +203,39 @@ def run_report(src, output, *, template=None, keep_notebook: bool = False, kerne
         raise ReportError(f"the report could not run ({type(exc).__name__}: {exc}); "
                           f"see {executed} if it was written", executed if executed.exists() else None) from None
     seconds = time.perf_counter() - t0
+    status = notebook_status(executed)
     export_html(executed, output, title=params.get("title") or _title(src))
     if not keep_notebook:
         executed.unlink(missing_ok=True)
-    _log(output, params, seconds)
-    return output
+    _log(output, params, seconds, status)
+    return output, dict(status.get("failed", {}))
 
 
 def _title(src) -> str:
     return "emonb report: " + (Path(src).stem if src != "sample" else "sample session")
 
 
-def _log(output: Path, params: dict, seconds: float):
+def notebook_status(notebook) -> dict:
+    """What the executed report notebook said about the analysis: ``{"failed": {...}, "skipped": {...}}``."""
+    import nbformat
+
+    from .sections import STATUS_MIME
+
+    nb = nbformat.read(Path(notebook), as_version=4)
+    for cell in nb.cells:
+        for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            data = o.get("data", {})
+            if STATUS_MIME in data:
+                value = data[STATUS_MIME]
+                return json.loads(value) if isinstance(value, str) else dict(value)
+    return {}
+
+
+def _log(output: Path, params: dict, seconds: float, status: dict):
     meta = output.with_suffix(".report.json")
-    meta.write_text(json.dumps({"html": output.name, "parameters": params, "seconds": round(seconds, 2)},
-                               indent=1, default=str))
+    meta.write_text(json.dumps({"html": output.name, "parameters": params, "seconds": round(seconds, 2),
+                                "failed_steps": status.get("failed", {}),
+                                "skipped_steps": status.get("skipped", {})}, indent=1, default=str))
 
 
 def export_html(notebook, output, *, title: str | None = None) -> Path:
@@ -205,10 +245,13 @@ def export_html(notebook, output, *, title: str | None = None) -> Path:
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = nbformat.read(Path(notebook), as_version=4)
+    from .sections import STATUS_MIME
+
     for cell in nb.cells:  # native libraries' log lines and warnings: kept in the notebook, not the report
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", [])
-                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+                            if not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                            and STATUS_MIME not in o.get("data", {})]
     dirs = _template_dirs()
     exporter = HTMLExporter(extra_template_basedirs=dirs, extra_template_paths=dirs[1:],
                             template_name="emonb_report")

@@ -18,7 +18,7 @@ import xarray as xr
 from ..errors import EmonbValueError
 from ..schema import AU_NAMES, EMOTIONS
 
-__all__ = ["prepare_session", "crop", "session_table", "provenance_table", "emotion_frame",
+__all__ = ["prepare_session", "crop", "STATUS_MIME", "analysis_status", "status_banner", "show_section", "session_table", "provenance_table", "emotion_frame",
            "emotion_chart", "valence_arousal_chart", "au_heatmap", "key_frames", "voice_chart",
            "physio_chart", "modality_weights_markdown", "spots_table", "annotation_tables", "limitations_markdown", "environment"]
 
@@ -109,6 +109,68 @@ def crop(tree: xr.DataTree, start: float | None = None, end: float | None = None
             ds = ds.sel(time=slice(start, end))
         nodes[name] = ds
     return make_tree(nodes, tree.attrs)
+
+
+# -- what ran, what failed ----------------------------------------------------------------------------
+#: mimetype of the output through which the report notebook tells run_report what failed
+STATUS_MIME = "application/vnd.emonb.analysis-status+json"
+
+
+def analysis_status(tree: xr.DataTree) -> dict[str, dict[str, str]]:
+    """``{"failed": {step: error}, "skipped": {step: reason}}`` from the session's analysis record."""
+    from ..analysis import analysis_record
+
+    out: dict[str, dict[str, str]] = {"failed": {}, "skipped": {}}
+    for step, r in analysis_record(tree).items():
+        if isinstance(r, dict) and r.get("status") == "failed":
+            out["failed"][step] = str(r.get("error", ""))
+        elif isinstance(r, dict) and r.get("status") == "skipped":
+            out["skipped"][step] = str(r.get("reason", ""))
+    return out
+
+
+def status_banner(tree: xr.DataTree) -> str | None:
+    """HTML for the top of the report: the failed and the skipped steps with their reasons.
+
+    ``None`` when every step ran. Reasons are escaped (an error message may quote a file name).
+    """
+    import html
+
+    st = analysis_status(tree)
+    if not st["failed"] and not st["skipped"]:
+        return None
+    items = [f"<li><b>{html.escape(k)}</b>: analysis failed: {html.escape(v)}</li>" for k, v in st["failed"].items()]
+    items += [f"<li><b>{html.escape(k)}</b>: skipped: {html.escape(v)}</li>" for k, v in st["skipped"].items()]
+    if st["failed"]:
+        head = (f"<b>Analysis incomplete: {len(st['failed'])} step(s) failed.</b> The sections of the failed "
+                "steps show no result; everything else in this report is what the steps that ran found.")
+        cls = "emonb-banner emonb-banner-failed"
+    else:
+        head = "<b>Some steps were skipped</b> (their input is not in this session)."
+        cls = "emonb-banner emonb-banner-skipped"
+    return f'<div class="{cls}" role="alert">{head}<ul>{"".join(items)}</ul></div>'
+
+
+def failure_note(tree: xr.DataTree, steps: Sequence[str]) -> str | None:
+    """HTML saying which of ``steps`` failed and why, or ``None`` when none did."""
+    import html
+
+    failed = analysis_status(tree)["failed"]
+    parts = [f"{html.escape(s)} analysis failed: {html.escape(failed[s])}" for s in steps if s in failed]
+    return f'<p class="emonb-failed-note"><b>{"<br>".join(parts)}</b></p>' if parts else None
+
+
+def show_section(content, tree: xr.DataTree, steps: Sequence[str], empty: str) -> None:
+    """Display a section's chart or table; say so when its step failed, else ``empty`` when it is None."""
+    from IPython.display import HTML, Markdown, display
+
+    note = failure_note(tree, steps)
+    if note is not None:
+        display(HTML(note))
+    if content is not None:
+        display(content)
+    elif note is None:
+        display(Markdown(f"_{empty}_"))
 
 
 # -- tables -----------------------------------------------------------------------------------------
