@@ -140,7 +140,7 @@ def load_session(video=None, audio=None, physio=None, transcript=None, *,
     unknown = set(offsets) - set(RAW)
     if unknown:
         raise EmonbValueError(f"offsets for unknown node(s) {sorted(unknown)}; nodes are {list(RAW)}")
-    if audio == "video":
+    if isinstance(audio, str) and audio == "video":  # audio may be a Dataset: no elementwise ==
         if video is None:
             raise EmonbValueError("audio='video' needs a video")
         audio = video

@@ -235,10 +235,12 @@ def _eda(nk, x, fs, t, units, *, qwin, threshold, limits, method):
     if usable.any():
         with quiet():
             try:
-                clean = np.asarray(nk.eda_clean(fill_nan(x), sampling_rate=fs), float)
+                # owned copies: NaN is written into all three below, and pandas >= 3 hands out
+                # read-only views (copy-on-write)
+                clean = np.array(nk.eda_clean(fill_nan(x), sampling_rate=fs), float)
                 dec = nk.eda_phasic(clean, sampling_rate=fs, method=method)
-                tonic = dec["EDA_Tonic"].to_numpy(float)
-                phasic = dec["EDA_Phasic"].to_numpy(float)
+                tonic = np.array(dec["EDA_Tonic"], float)
+                phasic = np.array(dec["EDA_Phasic"], float)
             except Exception as exc:
                 out.notes.append(f"eda processing failed: {exc}")
                 usable[:] = False
@@ -299,7 +301,7 @@ def _rsp(nk, x, fs, t, units, *, qwin, threshold, limits):
         filled = fill_nan(x)
         with quiet():
             try:
-                clean = np.asarray(nk.rsp_clean(filled, sampling_rate=fs), float)
+                clean = np.array(nk.rsp_clean(filled, sampling_rate=fs), float)  # owned: NaN written below
                 hp = sosfiltfilt(butter(2, 0.05, "highpass", fs=fs, output="sos"), filled)
                 score = Q.band_fraction_quality(hp, clean, w, nwin)
                 _, info = nk.rsp_peaks(clean, sampling_rate=fs)
@@ -353,7 +355,7 @@ def _emg(nk, x, fs, t, units, *, qwin, threshold, limits):
         with quiet():
             try:
                 clean = np.asarray(nk.emg_clean(fill_nan(x), sampling_rate=fs), float)
-                amp = np.asarray(nk.emg_amplitude(clean), float)
+                amp = np.array(nk.emg_amplitude(clean), float)  # owned: NaN written below
             except Exception as exc:
                 out.notes.append(f"emg processing failed: {exc}")
                 usable[:] = False
