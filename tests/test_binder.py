@@ -37,8 +37,43 @@ def _requirement_lines(text: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith(("#", "-"))]
 
 
+LOCK = ROOT / "requirements" / "constraints.txt"
+CONSTRAINT_LINE = "-c ../requirements/constraints.txt"
+
+
+def _lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in _requirement_lines(LOCK.read_text()):
+        name, sep, version = line.partition("==")
+        assert sep and version and ";" not in line, f"{LOCK}: not a plain pin: {line!r}"
+        pins[_name(name)] = version
+    return pins
+
+
+def test_lock_pins_every_dependency_within_pyproject_ranges():
+    """requirements/constraints.txt pins every package of emonb[all,test], each inside pyproject's range."""
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pins = _lock_pins()
+    reqs = list(project["dependencies"])
+    for extra, items in project["optional-dependencies"].items():
+        reqs += [r for r in items if not r.startswith("emonb")]
+    for text in reqs:
+        req = Requirement(text)
+        name = _name(req.name)
+        assert name in pins, f"{name} is not pinned in {LOCK}: regenerate it (scripts/test_latest.sh --lock)"
+        assert req.specifier.contains(pins[name], prereleases=True), \
+            f"{LOCK} pins {name}=={pins[name]}, outside pyproject's {text!r}"
+        for sub in req.extras:  # dask[distributed]: the extra's package is pinned too
+            assert _name(sub) in pins, f"{sub} (extra of {name}) is not pinned in {LOCK}"
+    assert "emonb" not in pins
+    assert not any("+" in v for v in pins.values()), "local version labels (+cpu) do not exist on PyPI"
+
+
 def test_binder_files_match_the_package():
-    """Every dependency of ``emonb[all]`` is pinned in binder/requirements.txt, torch as in pyproject."""
+    """binder/requirements.txt names every dependency of ``emonb[all]``, pinned through the lock."""
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(r): r for r in project["dependencies"]}
@@ -47,12 +82,13 @@ def test_binder_files_match_the_package():
             continue
         wanted.update({_name(r): r for r in reqs})
     text = (BINDER / "requirements.txt").read_text()
-    pinned = {_name(r): r for r in _requirement_lines(text)}
-    assert sorted(set(wanted) - set(pinned)) == [], "add these to binder/requirements.txt"
-    assert sorted(set(pinned) - set(wanted)) == [], "binder/requirements.txt has names pyproject lacks"
-    for req in pinned.values():
-        assert "==" in req, f"pin {req!r} in binder/requirements.txt (Binder builds must be reproducible)"
-    assert pinned["torch"] == wanted["torch"] == "torch==2.13.0"
+    listed = {_name(r): r for r in _requirement_lines(text)}
+    assert sorted(set(wanted) - set(listed)) == [], "add these to binder/requirements.txt"
+    assert sorted(set(listed) - set(wanted)) == [], "binder/requirements.txt has names pyproject lacks"
+    assert CONSTRAINT_LINE in text.splitlines(), "binder/requirements.txt must install through the lock"
+    pins = _lock_pins()
+    assert all(name in pins for name in listed)
+    assert listed["torch"] == wanted["torch"] == "torch==2.13.0" and pins["torch"] == "2.13.0"
     assert len(TORCH_INDEX.findall(text)) == 1  # the CPU wheels on mybinder.org
 
     post = BINDER / "postBuild"
@@ -121,6 +157,8 @@ def test_fresh_binder_environment_runs_the_quickstart(tmp_path):
     if os.environ.get("EMONB_BINDER_TORCH_INDEX") != "1":
         req, n = TORCH_INDEX.subn("# (PyTorch CPU index left out for this test)", req)
         assert n == 1
+    # the copy lives elsewhere: its constraint line names the lock by its full path
+    req = req.replace(CONSTRAINT_LINE, f"-c {LOCK}")
     (tmp_path / "requirements.txt").write_text(req)
     timings["pip install -r binder/requirements.txt"] = _run(
         [bindir / "python", "-m", "pip", "install", "-r", tmp_path / "requirements.txt"],
