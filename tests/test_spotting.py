@@ -154,6 +154,20 @@ def test_alignment_removes_rigid_motion(base_mesh):
     assert np.abs(aligned - aligned[0]).max() < 1e-6
 
 
+def test_steady_head_turn_raises_threshold(base_mesh):
+    from emonb.spotting.synthetic import _rotation
+
+    # 20 degrees of yaw at a constant speed (1/3 degree per frame): the angle's window contrast is
+    # zero during the turn, the rotation inside the window is not
+    yaw = np.concatenate([np.zeros(30), np.linspace(0, 20, 61), np.full(30, 20.0)])
+    c = base_mesh.mean(0)
+    L = np.stack([(base_mesh - c) @ _rotation(0, y, 0).T + c for y in yaw])
+    _, signals = spot_expressions(L, fps=30, return_signals=True)
+    rot = signals["head_rotation"].sel(scale="micro").values  # window +/- 6 frames
+    assert rot[60] == pytest.approx(2.0, abs=0.05)
+    assert rot[10] < 0.05 and rot[110] < 0.05
+
+
 def test_missing_faces(base_mesh):
     L, truth = make_spotting_landmarks(fps=30, duration=12, seed=4, landmarks=base_mesh)
     # a gap without a face across the first expression: no crash, no spot across the gap

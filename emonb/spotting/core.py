@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 METHOD = "emonb-landmark-spotting"
-METHOD_VERSION = "1"
+METHOD_VERSION = "2"  # 2: head rotation as the largest turn in the window (yaw, pitch, roll)
 
 #: Default parameters of :func:`spot_expressions` (seconds, IOD units or robust z-scores).
 DEFAULTS = {
@@ -68,7 +68,7 @@ DEFAULTS = {
     "smooth": 0.03,
     "blink_ratio": 0.6,
     "au_delta": 0.1,
-    "head_tolerance": 5.0,
+    "head_tolerance": 3.0,
 }
 
 #: Variables of a spots Dataset, all on the ``spot`` dimension.
@@ -246,6 +246,17 @@ def _contrast(f: np.ndarray, k: int) -> np.ndarray:
     return np.sqrt((d ** 2).sum(axis=2).mean(axis=1))
 
 
+def _head_rotation(angles: np.ndarray, k: int) -> np.ndarray:
+    """Largest head rotation between frame t and any frame within t +/- k; angles (T, A) -> (T,).
+
+    Not a window contrast of the angles: during a steady turn the angles change linearly, so their
+    contrast is about zero, while the tracked mesh (whose distortion is not linear in the angle)
+    still changes shape by as much as the head turns.
+    """
+    a = np.nan_to_num(_fill_nan_time(angles))
+    return np.max([np.linalg.norm(_shift(a, s) - a, axis=1) for s in range(-k, k + 1)], axis=0)
+
+
 def _running_median(f: np.ndarray, window: int, step: int) -> np.ndarray:
     """Running median along time of f (T, ...) over ``window`` frames, on a grid of ``step`` frames."""
     T = f.shape[0]
@@ -411,10 +422,11 @@ def spot_landmarks(landmarks, *, fps: float, micro_window: float = DEFAULTS["mic
         4 degrees), regress the aligned shape on head pose and remove what follows pose
         (:func:`remove_pose_effect`): a head turn alone must not look like an expression.
     head_tolerance : float or None
-        Head rotation (degrees of yaw and pitch, as a window contrast like the shape's) that
-        doubles the threshold: the threshold is ``threshold * (1 + rotation / head_tolerance)``,
-        so the mesh's own distortions during a fast head turn are not taken for expressions.
-        ``None`` disables it.
+        Head rotation that doubles the threshold: the threshold is
+        ``threshold * (1 + (rotation / head_tolerance) ** 2)``, where ``rotation`` is the largest
+        change of head yaw, pitch and roll (degrees) between the frame and any frame of its
+        contrast window, so the mesh's own distortions during a head turn are not taken for
+        expressions. ``None`` disables it.
     return_signals : bool
         Also return the per-frame signals (for plots and tuning).
 
@@ -469,11 +481,13 @@ def spot_landmarks(landmarks, *, fps: float, micro_window: float = DEFAULTS["mic
     candidates = []
     min_frames = min_duration * fps
     head = np.zeros((2, T))
+    head_angles = np.degrees(np.arcsin(np.clip(pose[:, :3], -1, 1)))  # about yaw, pitch, roll
     for si, (scale, k) in enumerate(k_scales.items()):
-        # the threshold rises with head rotation inside the window (degrees of yaw and pitch)
-        hc = np.nan_to_num(_contrast(np.nan_to_num(angles)[:, None, :], k))
+        # the threshold rises with the head rotation inside the window (degrees), faster than
+        # linearly: small sway is aligned away, larger turns distort the tracked mesh
+        hc = _head_rotation(head_angles, k)
         head[si] = hc
-        thr = threshold * (1.0 + hc / head_tolerance) if head_tolerance else np.full(T, threshold)
+        thr = threshold * (1.0 + (hc / head_tolerance) ** 2) if head_tolerance else np.full(T, threshold)
         zmax = zs[si].max(axis=1)
         for r0, r1 in _runs(zmax > thr):
             fired = np.flatnonzero((zs[si, r0:r1 + 1] > thr[r0:r1 + 1, None]).any(axis=0))
@@ -667,8 +681,8 @@ def spot_expressions(src, *, face: int = 0, fps: float | None = None,
         Remove the part of the aligned shape that follows head pose when the head turns by more
         than a few degrees (see :func:`remove_pose_effect`).
     head_tolerance : float or None
-        Degrees of head rotation within a contrast window that double the threshold (``None``:
-        a fixed threshold).
+        Degrees of head rotation (yaw, pitch, roll) within a contrast window that double the
+        threshold (``None``: a fixed threshold).
     au_delta : float
         An AU counts as active at the apex when its intensity there reaches the face result's
         ``au_threshold`` or has risen by at least ``au_delta`` since the onset.
@@ -799,7 +813,7 @@ def spot_expressions(src, *, face: int = 0, fps: float | None = None,
             {"contrast": (("scale", "time", "region"), sig["contrast"], {"units": "IOD"}),
              "z": (("scale", "time", "region"), sig["z"], {"units": "1"}),
              "head_rotation": (("scale", "time"), sig["head"], {"units": "degree",
-                               "long_name": "window contrast of head yaw and pitch"}),
+                               "long_name": "largest head rotation (yaw, pitch, roll) within the window"}),
              "displacement": (("time", "region"), sig["displacement"], {"units": "IOD"}),
              "blink": ("time", sig["blink"]), "valid": ("time", sig["valid"])},
             coords={"time": times, "frame_index": ("time", frame_index), "scale": sig["scales"],
