@@ -23,7 +23,6 @@ import html as _html
 import json
 import os
 import re
-import shutil
 import sys
 import threading
 import time
@@ -289,11 +288,12 @@ def _source_kind(p: Path) -> tuple[str, Path]:
 def _raw_session_id(kind: str, p: Path) -> str:
     """A session id read cheaply, without loading the session."""
     if kind == "manifest":
-        import yaml
+        from .errors import EmonbError
+        from .session import read_manifest
 
         try:
-            m = yaml.safe_load(p.read_text())
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            _, m = read_manifest(p)  # no YAML aliases: an alias bomb in session_id stays small
+        except EmonbError:
             m = None  # the task reports the broken manifest
         if isinstance(m, dict) and m.get("session_id"):
             return str(m["session_id"])
@@ -432,24 +432,19 @@ def _load(kind: str, path: Path):
 
 
 def _write_store(tree, final: Path, marker: dict) -> None:
-    """Write under a temporary name, add the completion marker, then rename into place."""
-    from .session import save_session
+    """Write under a temporary name, add the completion marker, then rename into place.
 
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for stale in final.parent.glob(f".{final.name}.partial-*"):
-        shutil.rmtree(stale, ignore_errors=True)
-    tmp = final.parent / f".{final.name}.partial-{uuid.uuid4().hex[:8]}"
-    try:
-        save_session(tree, tmp)
+    A finished emonb store of an earlier run is replaced; a folder emonb did not write is refused
+    (the session fails with an error naming it), never deleted.
+    """
+    from ._output import write_store
+    from .session import _write_session
+
+    def write(tmp: Path) -> None:
+        _write_session(tree, tmp)
         (tmp / COMPLETE_MARKER).write_text(json.dumps(marker, indent=1, default=str))
-        if final.is_dir() and not final.is_symlink():
-            shutil.rmtree(final)
-        elif final.exists() or final.is_symlink():
-            final.unlink()
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    write_store(final, write, overwrite=True, kind="session")
 
 
 def _step_errors(tree) -> str:
@@ -504,7 +499,7 @@ def _run_session(job: dict) -> dict:
 
                     html = Path(job["report"])
                     try:
-                        run_report(str(final), str(html), **job["report_parameters"])
+                        run_report(str(final), str(html), **{"overwrite": True, **job["report_parameters"]})
                     except Exception as exc:
                         raise _ReportFailed(f"{type(exc).__name__}: {exc}") from exc
                     rec["report"] = str(html)
@@ -875,5 +870,7 @@ def add_batch_command(subparsers):
                    help="report parameter (repeatable), e.g. --report-param blur_faces=true")
     b.add_argument("--no-resume", action="store_true", help="redo sessions that are already finished")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.add_argument("--allow-outside", action="store_true",
+                   help="let manifests name files outside their own folder (only manifests you trust)")
     b.set_defaults(func=_cmd_batch)
     return b

@@ -109,13 +109,24 @@ def _add_fusion(tree, *, rate: float):
 
 
 def _cmd_demo(args) -> int:
+    from ._output import check_store_target, ensure_folder
     from .alignment import align
     from .analysis import analyze
     from .session import format_summary, open_session, sample_session, save_dataset, save_session
 
     t_start = time.perf_counter()
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    store = out / "sample.zarr"
+    aligned_store = out / "sample_aligned.zarr"
+    # the demo's outputs are its own: a store an earlier demo wrote is replaced, anything else refused
+    for target in (store, aligned_store):
+        check_store_target(target, overwrite=True)
+    if args.modalities and not args.no_report:
+        from ._output import check_file_target
+        from .report import is_emonb_report
+
+        check_file_target(out / "sample_report.html", overwrite=True, ours=is_emonb_report, what="an HTML report")
+    ensure_folder(out)
     print("emonb demo: the embedded sample session (a composite of real recordings, offline)")
     tree = sample_session()
     print(format_summary(tree))
@@ -127,10 +138,8 @@ def _cmd_demo(args) -> int:
         print("\n".join(_result_lines(tree)))
         tree = _add_fusion(tree, rate=args.rate)
     grid = align(tree, rate=args.rate)
-    store = out / "sample.zarr"
-    save_session(tree, store)
-    aligned_store = out / "sample_aligned.zarr"
-    save_dataset(grid, aligned_store)
+    save_session(tree, store, overwrite=True)
+    save_dataset(grid, aligned_store, overwrite=True)
     reopened = open_session(store)
     print(f"\naligned onto one {args.rate:g} Hz grid: {grid.sizes['time']} steps from "
           f"{float(grid.time[0]):.2f} to {float(grid.time[-1]):.2f} s, {len(grid.data_vars)} variables")
@@ -146,7 +155,8 @@ def _cmd_demo(args) -> int:
 
         t_report = time.perf_counter()
         html, report_failed = run_report_status(store, out / "sample_report.html", progress=not args.quiet,
-                                                rate=args.rate, modalities=mods, stride=args.stride)
+                                                overwrite=True, rate=args.rate, modalities=mods,
+                                                stride=args.stride)
         print(f"report:        {html.resolve()} ({html.stat().st_size / 1e6:.1f} MB, "
               f"{time.perf_counter() - t_report:.1f} s; open it in any browser, it needs no network)")
         if report_failed and not failed_steps(tree):
@@ -157,9 +167,11 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_analyze(args) -> int:
+    from ._output import check_store_target
     from .analysis import analyze
     from .session import format_summary, open_source, save_session
 
+    check_store_target(args.out, overwrite=args.overwrite)  # before hours of analysis, not after
     # a manifest or store carries its own files and offsets; the options describe a bare video
     load_options = {"physio": args.physio, "transcript": args.transcript,
                     "offsets": {"physio": args.physio_offset} if args.physio_offset else {},
@@ -170,7 +182,7 @@ def _cmd_analyze(args) -> int:
     mods = [m.strip() for m in args.modalities.split(",") if m.strip()]
     tree = analyze(tree, mods, device=args.device, options={"face": {"stride": args.stride}},
                    progress=not args.quiet)
-    save_session(tree, args.out)
+    save_session(tree, args.out, overwrite=args.overwrite)
     print(format_summary(tree))
     print("\n".join(_analysis_status(tree)))
     print("\n".join(_result_lines(tree)))
@@ -179,7 +191,7 @@ def _cmd_analyze(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import run_report_status
+    from .report import _execute
 
     params = {}
     for item in args.param or []:
@@ -202,9 +214,11 @@ def _cmd_report(args) -> int:
         params["blur_faces"] = True
     out = Path(args.out) if args.out else Path(str(Path(args.session).with_suffix("")) + ".html")
     t0 = time.perf_counter()
-    html, failed = run_report_status(args.session, out, template=args.template, keep_notebook=args.keep_notebook,
-                                     progress=not args.quiet, **params)
+    html, failed, notebook = _execute(args.session, out, template=args.template, keep_notebook=args.keep_notebook,
+                                      overwrite=args.overwrite, progress=not args.quiet, **params)
     print(f"report: {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
+    if notebook is not None:
+        print(f"executed notebook: {notebook}")
     if failed:
         print(f"FAILED: {len(failed)} analysis step(s) failed: {', '.join(failed)}; the report lists them at "
               "the top", file=sys.stderr)
@@ -222,12 +236,14 @@ def _cmd_info(args) -> int:
 
 
 def _cmd_align(args) -> int:
+    from ._output import check_store_target
     from .alignment import align
     from .session import open_source, save_dataset
 
+    check_store_target(args.out, overwrite=args.overwrite)
     tree = open_source(Path(args.path))
     grid = align(tree, rate=args.rate, method=args.method)
-    save_dataset(grid, args.out)
+    save_dataset(grid, args.out, overwrite=args.overwrite)
     print(f"wrote {args.out}: {grid.sizes['time']} steps at {args.rate:g} Hz, {len(grid.data_vars)} variables")
     return 0
 
@@ -239,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--version", action="version", version=f"emonb {__version__}")
     sub = ap.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo", help="run the main job on the embedded sample session")
-    d.add_argument("--out", default="emonb-demo", help="output folder (default: ./emonb-demo)")
+    d.add_argument("--out", default="emonb-demo",
+                   help="output folder (default: ./emonb-demo); a re-run replaces the demo's own outputs there")
     d.add_argument("--rate", type=float, default=10.0, help="grid rate in Hz for alignment")
     d.add_argument("--modalities", default="face,voice,physio,text,spot",
                    help="analysis steps, comma-separated ('' for loading and alignment only)")
@@ -261,11 +278,16 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where the neural networks run (default auto: a GPU when there is one)")
     z.add_argument("--quiet", action="store_true", help="no progress bars")
-    z.add_argument("--out", required=True, help="session store to write (.zarr)")
+    z.add_argument("--out", required=True, help="session store to write (.zarr): a new path, or a store emonb "
+                                                 "wrote (replaced only with --overwrite)")
+    z.add_argument("--overwrite", action="store_true",
+                   help="replace the store at --out if emonb wrote it (a file or folder emonb did not write is "
+                        "never replaced)")
+    _allow_outside_flag(z)
     z.set_defaults(func=_cmd_analyze)
     r = sub.add_parser("report", help="run the report notebook on a session and write one offline HTML file")
     r.add_argument("session", help="session store (.zarr), manifest (.yaml), video file, or 'sample'")
-    r.add_argument("--out", help="HTML file (default: beside the session, .html)")
+    r.add_argument("--out", help="HTML file (default: beside the session, .html), with a .report.json beside it")
     r.add_argument("--modalities", help="analysis steps to cover, comma-separated (default: all)")
     r.add_argument("--rate", type=float, help="fusion grid rate in Hz (default 10)")
     r.add_argument("--start", type=float, help="start of the reported range (s)")
@@ -280,32 +302,47 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--template", help="another report notebook with a 'parameters' cell")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="any template parameter (VALUE as JSON, else a string); repeatable")
-    r.add_argument("--keep-notebook", action="store_true", help="keep the executed notebook beside the HTML")
+    r.add_argument("--keep-notebook", action="store_true",
+                   help="keep the executed notebook beside the HTML (.ipynb; -2.ipynb, ... when that name is taken)")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace an HTML report and a --save-to store that emonb wrote earlier (files and folders "
+                        "emonb did not write are never replaced)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    _allow_outside_flag(r)
     r.set_defaults(func=_cmd_report)
     from .batch import add_batch_command  # light: dask loads only when a batch runs
 
     add_batch_command(sub)
     i = sub.add_parser("info", help="summarize a session store or manifest")
     i.add_argument("path", help="session store (.zarr), manifest (.yaml) or media file")
+    _allow_outside_flag(i)
     i.set_defaults(func=_cmd_info)
     a = sub.add_parser("align", help="align a session onto one grid and write it as zarr")
     a.add_argument("path", help="session store (.zarr) or manifest (.yaml)")
     a.add_argument("--rate", type=float, required=True, help="grid rate in Hz")
     a.add_argument("--method", default="auto", choices=["auto", "linear", "nearest", "previous"],
                    help="resampling onto the grid (default auto: by each variable's kind)")
-    a.add_argument("--out", required=True, help="aligned grid store to write (.zarr)")
+    a.add_argument("--out", required=True, help="aligned grid store to write (.zarr): a new path, or a store emonb "
+                                                 "wrote (replaced only with --overwrite)")
+    a.add_argument("--overwrite", action="store_true",
+                   help="replace the store at --out if emonb wrote it (a file or folder emonb did not write is "
+                        "never replaced)")
+    _allow_outside_flag(a)
     a.set_defaults(func=_cmd_align)
     return ap
 
 
 #: per command, how the Python API's wording in an error message reads on the command line
+_OUTSIDE = {"pass allow_outside=True to eb.load_manifest, or set": "pass --allow-outside, or set"}
 CLI_WORDS = {
-    "analyze": {"sampling_rate=... (Hz)": "--physio-rate HZ", "sampling_rate=...": "--physio-rate HZ",
-                "sampling_rate=": "--physio-rate HZ", "stride=": "--stride", "device=": "--device"},
-    "report": {"stride=": "--stride", "device=": "--device", "start=": "--start", "end=": "--end"},
+    "analyze": {**_OUTSIDE, "sampling_rate=... (Hz)": "--physio-rate HZ", "sampling_rate=...": "--physio-rate HZ",
+                "sampling_rate=": "--physio-rate HZ", "stride=": "--stride", "device=": "--device",
+                "overwrite=True": "--overwrite"},
+    "report": {**_OUTSIDE, "stride=": "--stride", "device=": "--device", "start=": "--start", "end=": "--end",
+               "overwrite=True": "--overwrite"},
     "demo": {"stride=": "--stride"},
-    "align": {"rate=": "--rate", "method=": "--method"},
+    "align": {**_OUTSIDE, "rate=": "--rate", "method=": "--method", "overwrite=True": "--overwrite"},
+    "info": dict(_OUTSIDE),
 }
 
 
@@ -316,8 +353,19 @@ def cli_message(command: str, message: str) -> str:
     return message
 
 
+def _allow_outside_flag(parser):
+    parser.add_argument("--allow-outside", action="store_true",
+                        help="let a manifest name files outside its own folder (only for manifests you trust)")
+
+
 def main(argv=None) -> int:
+    import os
+
     args = build_parser().parse_args(argv)
+    if getattr(args, "allow_outside", False):  # report kernels and batch workers inherit it
+        from .session import ALLOW_OUTSIDE_ENV
+
+        os.environ[ALLOW_OUTSIDE_ENV] = "1"
     try:
         return int(args.func(args) or 0)
     except EmonbError as exc:

@@ -86,3 +86,24 @@ def test_command_line_errors_name_the_flag(tmp_path, capsys):
                  "--out", str(tmp_path / "o.zarr")])
     err = capsys.readouterr().err
     assert code == 2 and "--physio-rate" in err and "sampling_rate=" not in err
+
+
+def test_manifest_outside_its_folder_needs_allow_outside(tmp_path, capsys, monkeypatch):
+    import os
+
+    from emonb.session import ALLOW_OUTSIDE_ENV
+
+    monkeypatch.delenv(ALLOW_OUTSIDE_ENV, raising=False)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "t.vtt").write_text("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nhello there\n")
+    folder = tmp_path / "study"
+    folder.mkdir()
+    (folder / "s.yaml").write_text("session_id: s1\ntranscript: ../elsewhere/t.vtt\n")
+    assert main(["info", str(folder / "s.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "--allow-outside" in err and "allow_outside=True" not in err
+    assert main(["info", str(folder / "s.yaml"), "--allow-outside"]) == 0
+    assert "transcript" in capsys.readouterr().out
+    monkeypatch.delenv(ALLOW_OUTSIDE_ENV, raising=False)
+    assert ALLOW_OUTSIDE_ENV not in os.environ

@@ -117,8 +117,9 @@ def run_report_status(src, output, **options) -> tuple[Path, dict[str, str]]:
     return _run(src, output, **options)
 
 
-def run_report(src, output, *, template=None, keep_notebook: bool = False, kernel_name: str = "python3",
-               timeout: float | None = None, progress: bool = True, **parameters) -> Path:
+def run_report(src, output, *, template=None, keep_notebook: bool = False, overwrite: bool = False,
+               kernel_name: str = "python3", timeout: float | None = None, progress: bool = True,
+               **parameters) -> Path:
     """Run the report notebook on a session and write one self-contained HTML file.
 
     Parameters
@@ -126,12 +127,19 @@ def run_report(src, output, *, template=None, keep_notebook: bool = False, kerne
     src : str or path
         Session store (``.zarr``), manifest (``.yaml``), video file, or ``"sample"``.
     output : str or path
-        HTML file to write. The executed notebook goes beside it (``.ipynb``) when
+        HTML file to write, with a ``.report.json`` sidecar beside it (parameters, timing, status).
+        The notebook is executed in a temporary folder; it is kept beside the HTML (``.ipynb``,
+        or ``-2.ipynb``, ... when that name is taken: a file that exists is never touched) when
         ``keep_notebook`` is true or the run fails.
     template : path, optional
         Another notebook with a ``parameters`` cell (default: :func:`report_template`).
     keep_notebook : bool
         Keep the executed notebook after a successful run.
+    overwrite : bool
+        Replace an HTML report at ``output`` and a store at ``save_to`` that emonb wrote earlier.
+        Without it an existing one is refused before anything runs. A file or folder emonb did
+        not write (recognised by content: emonb's reports, sidecars and marked stores) is refused
+        whatever ``overwrite`` says, with an :class:`~emonb.errors.EmonbFileError` naming it.
     kernel_name : str
         Jupyter kernel that executes the notebook (``python3`` is this Python).
     timeout : float, optional
@@ -155,16 +163,67 @@ def run_report(src, output, *, template=None, keep_notebook: bool = False, kerne
     A report whose analysis steps failed is still written, with a banner at its top that lists them,
     and an :class:`emonb.errors.EmonbWarning` names them (:func:`run_report_status` returns them).
     """
-    html, failed = _run(src, output, template=template, keep_notebook=keep_notebook, kernel_name=kernel_name,
-                        timeout=timeout, progress=progress, **parameters)
+    html, failed = _run(src, output, template=template, keep_notebook=keep_notebook, overwrite=overwrite,
+                        kernel_name=kernel_name, timeout=timeout, progress=progress, **parameters)
     if failed:
         warnings.warn(f"the report {html} was written, but analysis step(s) failed: "
                       + "; ".join(f"{k}: {v}" for k, v in failed.items()), EmonbWarning, stacklevel=2)
     return html
 
 
-def _run(src, output, *, template=None, keep_notebook: bool = False, kernel_name: str = "python3",
-         timeout: float | None = None, progress: bool = True, **parameters) -> tuple[Path, dict[str, str]]:
+def _run(src, output, **options) -> tuple[Path, dict[str, str]]:
+    html, failed, _ = _execute(src, output, **options)
+    return html, failed
+
+
+#: key that marks a ``.report.json`` sidecar as emonb's own
+SIDECAR_KEY = "emonb_report"
+_OLD_SIDECAR_KEYS = {"html", "parameters", "seconds"}  # sidecars of versions before the key
+
+
+def is_emonb_report(path) -> bool:
+    """Whether ``path`` is an HTML report written by :func:`run_report` (by its content)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8 << 20)
+    except OSError:
+        return False
+    return b"emonb-code" in head or b'name="generator" content="emonb' in head
+
+
+def is_emonb_sidecar(path) -> bool:
+    """Whether ``path`` is a ``.report.json`` written by :func:`run_report` (by its content)."""
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(doc, dict) and (SIDECAR_KEY in doc or _OLD_SIDECAR_KEYS <= set(doc))
+
+
+def _keep(executed: Path, output: Path) -> Path | None:
+    """Copy the executed notebook beside ``output`` under a name that does not exist yet."""
+    from .._output import fresh_path
+
+    if not executed.is_file():
+        return None
+    kept = fresh_path(output.with_suffix(".ipynb"))
+    try:
+        kept.write_bytes(executed.read_bytes())
+    except BaseException:
+        kept.unlink(missing_ok=True)
+        raise
+    return kept
+
+
+def _execute(src, output, *, template=None, keep_notebook: bool = False, overwrite: bool = False,
+             kernel_name: str = "python3", timeout: float | None = None, progress: bool = True,
+             **parameters) -> tuple[Path, dict[str, str], Path | None]:
+    """Run the report: ``(html, {failed step: error}, kept notebook or None)``."""
+    import shutil
+    import tempfile
+
+    from .. import _output
+
     pm = require("papermill", extra="report", purpose="reports")
 
     template = Path(template) if template is not None else report_template()
@@ -173,6 +232,8 @@ def _run(src, output, *, template=None, keep_notebook: bool = False, kernel_name
     known = _template_parameters(template)
     if not isinstance(src, (str, os.PathLike)):
         raise EmonbValueError(f"run_report needs a session path or 'sample', got {type(src).__name__}")
+    if not isinstance(overwrite, bool):
+        raise EmonbValueError(f"overwrite must be True or False, got {overwrite!r}")
     if not (isinstance(src, str) and src == "sample"):
         sp = Path(src)
         if not sp.exists():
@@ -187,28 +248,69 @@ def _run(src, output, *, template=None, keep_notebook: bool = False, kernel_name
     output = Path(output)
     if output.suffix.lower() not in (".html", ".htm"):
         raise EmonbValueError(f"report output must be an .html file, got {output}")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    executed = output.with_suffix(".ipynb")
-    t0 = time.perf_counter()
+    # every output is checked before anything runs: nothing emonb did not write is ever replaced
+    _output.check_file_target(output, overwrite=overwrite, ours=is_emonb_report, what="an HTML report")
+    sidecar = output.with_suffix(".report.json")
+    _output.check_file_target(sidecar, overwrite=True, ours=is_emonb_sidecar, what="a report sidecar (.report.json)")
+    save_to = params.get("save_to")
+    staged = None
+    if save_to:
+        _output.check_store_target(save_to, overwrite=overwrite)
+        staged = _output.staging_path(save_to)  # the notebook writes here; renamed into place after
+    _output.ensure_folder(output.parent)
+    run_params = dict(params, save_to=str(staged)) if staged else params
+    work = Path(tempfile.mkdtemp(prefix="emonb-report-"))
+    executed = work / output.with_suffix(".ipynb").name
     try:
-        pm.execute_notebook(str(template), str(executed), parameters=params, kernel_name=kernel_name,
-                            progress_bar=progress, execution_timeout=timeout, cwd=str(output.parent),
-                            report_mode=False)
-    except pm.PapermillExecutionError as exc:
-        raise ReportError(f"the report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
-                          f"The executed notebook is kept at {executed}", executed) from None
-    except Exception as exc:
-        if isinstance(exc, EmonbError):
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(template), str(executed), parameters=run_params, kernel_name=kernel_name,
+                                progress_bar=progress, execution_timeout=timeout, cwd=str(output.parent),
+                                report_mode=False)
+        except pm.PapermillExecutionError as exc:
+            _install_saved(staged, save_to, overwrite, quiet=True)
+            kept = _keep(executed, output)
+            raise ReportError(f"the report notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+                              f"The executed notebook is kept at {kept}", kept) from None
+        except Exception as exc:
+            _install_saved(staged, save_to, overwrite, quiet=True)
+            if isinstance(exc, EmonbError):
+                raise
+            kept = _keep(executed, output)
+            where = f"; see {kept}" if kept else ""
+            raise ReportError(f"the report could not run ({type(exc).__name__}: {exc}){where}", kept) from None
+        seconds = time.perf_counter() - t0
+        _install_saved(staged, save_to, overwrite)
+        status = notebook_status(executed)
+        page = work / output.name
+        export_html(executed, page, title=params.get("title") or _title(src))
+        # checked again: a file that appeared meanwhile is not replaced either
+        _output.check_file_target(output, overwrite=overwrite, ours=is_emonb_report, what="an HTML report")
+        _output.write_file(output, page.read_bytes())
+        kept = _keep(executed, output) if keep_notebook else None
+        _log(output, params, seconds, status, notebook=kept)
+        return output, dict(status.get("failed", {})), kept
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if staged is not None and staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+def _install_saved(staged: Path | None, save_to, overwrite: bool, *, quiet: bool = False) -> None:
+    """Rename the store the notebook wrote (``save_to``) into place, when it wrote one.
+
+    ``quiet`` (a failed run): a store that cannot be put in place is a warning, not a second error.
+    """
+    from .._output import install_store
+
+    if staged is None or not staged.is_dir():
+        return
+    try:
+        install_store(staged, save_to, overwrite=overwrite)
+    except EmonbError as exc:
+        if not quiet:
             raise
-        raise ReportError(f"the report could not run ({type(exc).__name__}: {exc}); "
-                          f"see {executed} if it was written", executed if executed.exists() else None) from None
-    seconds = time.perf_counter() - t0
-    status = notebook_status(executed)
-    export_html(executed, output, title=params.get("title") or _title(src))
-    if not keep_notebook:
-        executed.unlink(missing_ok=True)
-    _log(output, params, seconds, status)
-    return output, dict(status.get("failed", {}))
+        warnings.warn(f"the analysed session was not saved: {exc}", EmonbWarning, stacklevel=4)
 
 
 def _title(src) -> str:
@@ -231,11 +333,20 @@ def notebook_status(notebook) -> dict:
     return {}
 
 
-def _log(output: Path, params: dict, seconds: float, status: dict):
+def _log(output: Path, params: dict, seconds: float, status: dict, notebook: Path | None = None):
+    """Write the ``.report.json`` sidecar, unless a file emonb did not write took its name meanwhile."""
+    from .._output import write_file
+    from .._version import __version__
+
     meta = output.with_suffix(".report.json")
-    meta.write_text(json.dumps({"html": output.name, "parameters": params, "seconds": round(seconds, 2),
-                                "failed_steps": status.get("failed", {}),
-                                "skipped_steps": status.get("skipped", {})}, indent=1, default=str))
+    if meta.exists() and not is_emonb_sidecar(meta):
+        warnings.warn(f"{meta} is not a report sidecar emonb wrote; it was left as it is and no sidecar was "
+                      "written", EmonbWarning, stacklevel=3)
+        return
+    write_file(meta, json.dumps({SIDECAR_KEY: __version__, "html": output.name, "parameters": params,
+                                 "seconds": round(seconds, 2), "notebook": notebook.name if notebook else None,
+                                 "failed_steps": status.get("failed", {}),
+                                 "skipped_steps": status.get("skipped", {})}, indent=1, default=str))
 
 
 def export_html(notebook, output, *, title: str | None = None) -> Path:
