@@ -13,6 +13,7 @@ __all__ = [
     "EmonbFileError",
     "EmonbFormatError",
     "EmonbValueError",
+    "EmonbManifestError",
     "EmonbModelError",
     "EmonbDependencyError",
     "EmonbWarning",
@@ -55,6 +56,11 @@ class EmonbFormatError(EmonbFileError):
 
 class EmonbValueError(EmonbError, ValueError):
     """An argument has a value that emonb cannot use."""
+
+
+class EmonbManifestError(EmonbFormatError, EmonbValueError):
+    """A session manifest has a field of the wrong type or value, a refused YAML construct, or a path
+    outside its folder. Both a file error (it names the manifest) and a value error."""
 
 
 class EmonbModelError(EmonbError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -148,14 +150,21 @@ def test_text_segments_give_valence():
 
 
 # -- learned fusion, persistence --------------------------------------------------------------
-@pytest.mark.parametrize("method,params", [("early", None), ("attention", FAST_ATTENTION)])
+ROUND_TRIPS = [("late", None), ("early", None), ("early", {"regressor": False}), ("attention", FAST_ATTENTION)]
+
+
+@pytest.mark.parametrize("method,params", ROUND_TRIPS)
 def test_train_save_load_roundtrip(complementary, tmp_path, method, params):
     fuser = eb.fusion.train(complementary[:2], method=method, params=params)
     assert fuser.rate_ == 10.0 and fuser.subjects_ == ["s0", "s1"]
     a = eb.fuse(complementary[2], model=fuser)
-    fuser.save(tmp_path / "f.joblib")
-    b = eb.fuse(complementary[2], method=method, model=tmp_path / "f.joblib")
-    xr.testing.assert_allclose(a, b)
+    path = fuser.save(tmp_path / "f.npz")
+    assert path == tmp_path / "f.npz" and zipfile.is_zipfile(path)
+    b = eb.fuse(complementary[2], method=method, model=path)
+    xr.testing.assert_identical(a, b)  # the same predictions, to the bit
+    back = eb.fusion.load(path)
+    assert type(back) is type(fuser) and back.params() == fuser.params()
+    assert sorted(k for k in vars(back) if k.endswith("_")) == sorted(k for k in vars(fuser) if k.endswith("_"))
     assert a.attrs["method"] == method
     w = a["modality_weight"].values
     ok = np.isfinite(w).all(axis=1)
@@ -163,9 +172,70 @@ def test_train_save_load_roundtrip(complementary, tmp_path, method, params):
     if method == "attention":
         assert a.attrs["device"] in ("cpu", "cuda")
     # a session without voice still fuses (voice masked out / imputed)
-    c = eb.fuse(_rebuild(complementary[2], drop="voice"), model=fuser)
+    c = eb.fuse(_rebuild(complementary[2], drop="voice"), model=back)
     assert np.isfinite(c["fused_emotion"].values).all(axis=1).mean() > 0.7
     assert np.nan_to_num(c["modality_weight"].sel(modality="voice").values).max() == 0
+
+
+def test_unfitted_and_parametrised_methods_round_trip(complementary, tmp_path):
+    late = eb.fusion.LateFusion(weights={"face": 0.3, "voice": 2.0}, ensemble="product")
+    late.save(tmp_path / "late.npz")
+    back = eb.fusion.load(tmp_path / "late.npz")
+    assert back.params() == late.params() and not back.is_fitted
+    xr.testing.assert_identical(eb.fuse(complementary[0], model=late), eb.fuse(complementary[0], model=back))
+
+
+def test_saved_model_is_plain_arrays_and_json(complementary, tmp_path):
+    """The file is an .npz that numpy reads without pickle; its header is JSON."""
+    fuser = eb.fusion.train(complementary[:2], method="early")
+    path = fuser.save(tmp_path / "m.npz")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert all(a.dtype.kind in "biufU" for a in arrays.values())
+    header = json.loads(str(arrays["__emonb_fusion__"][()]))
+    assert header["format"] == "emonb-fusion" and header["method"] == "early"
+    text = json.dumps(header)
+    assert "LogisticRegression" in text and "StandardScaler" in text and "SimpleImputer" in text
+    # the fitted coefficients are in there as arrays
+    coef = fuser.estimator_[-1].coef_
+    assert any(a.shape == coef.shape and np.array_equal(a, coef) for a in arrays.values())
+
+
+def test_save_refuses_to_overwrite_and_names_what_it_cannot_store(complementary, tmp_path):
+    fuser = eb.fusion.train(complementary[:2], method="late")
+    fuser.save(tmp_path / "m.npz")
+    with pytest.raises(eb.EmonbFileError, match="m.npz.*already exists.*overwrite=True"):
+        fuser.save(tmp_path / "m.npz")
+    fuser.save(tmp_path / "m.npz", overwrite=True)
+    with pytest.raises(eb.EmonbFileError, match="folder"):
+        fuser.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]  # no temporary file left
+
+
+@pytest.mark.parametrize("estimator,regressor", [
+    ("GaussianNB", "LinearRegression"),
+    ("LinearDiscriminantAnalysis", "Lasso"),
+    ("LogisticRegression", "ElasticNet"),
+])
+def test_supported_sklearn_estimators_round_trip(complementary, tmp_path, estimator, regressor):
+    import sklearn.discriminant_analysis as da
+    import sklearn.linear_model as lm
+    import sklearn.naive_bayes as nb
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler
+
+    classes = {"GaussianNB": nb.GaussianNB, "LinearDiscriminantAnalysis": da.LinearDiscriminantAnalysis,
+               "LogisticRegression": lm.LogisticRegression}
+    est = make_pipeline(SimpleImputer(), MinMaxScaler(), classes[estimator]())
+    reg = make_pipeline(SimpleImputer(add_indicator=True), RobustScaler(), MaxAbsScaler(),
+                        getattr(lm, regressor)(**({} if regressor == "LinearRegression" else {"alpha": 0.01})))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence / collinearity warnings of the tiny models
+        fuser = eb.fusion.train(complementary[:2], method="early", params={"estimator": est, "regressor": reg})
+        a = eb.fuse(complementary[2], model=fuser)
+        b = eb.fuse(complementary[2], model=fuser.save(tmp_path / "m.npz"))
+    xr.testing.assert_identical(a, b)
 
 
 def test_untrained_learned_fusion_is_a_clear_error(complementary, tmp_path):
@@ -173,11 +243,11 @@ def test_untrained_learned_fusion_is_a_clear_error(complementary, tmp_path):
         eb.fuse(complementary[0], method="early")
     bad = tmp_path / "x.joblib"
     bad.write_text("not a model")
-    with pytest.raises(eb.EmonbFileError, match="x.joblib"):
+    with pytest.raises(eb.EmonbFileError, match="x.joblib.*not a saved emonb fusion model"):
         eb.fuse(complementary[0], model=bad)
 
 
-def test_early_fusion_accepts_any_estimator(complementary):
+def test_early_fusion_accepts_any_estimator(complementary, tmp_path):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     fuser = eb.fusion.train(complementary[:2], method="early",
@@ -185,6 +255,143 @@ def test_early_fusion_accepts_any_estimator(complementary):
                                     "regressor": False})
     out = eb.fuse(complementary[2], model=fuser)
     assert np.isfinite(out["fused_arousal"].values).mean() > 0.9
+    # an estimator the safe format does not know is refused on save, with what it can store
+    with pytest.raises(EmonbValueError, match="HistGradientBoostingClassifier.*without pickle.*LogisticRegression"):
+        fuser.save(tmp_path / "hgb.npz")
+    assert not (tmp_path / "hgb.npz").exists()
+
+
+# -- model files that are not what they claim: nothing runs, clear errors ---------------------------
+class _Payload:
+    """Unpickling this creates the marker file: what a malicious 'fusion model' would do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').write('pwned')",))
+
+
+def _plant_pickle(tmp_path, name="evil.joblib"):
+    import joblib
+
+    marker = tmp_path / "PWNED"
+    path = tmp_path / name
+    joblib.dump(_Payload(marker), path)
+    return path, marker
+
+
+def test_a_pickle_model_file_is_refused_and_its_payload_never_runs(complementary, tmp_path):
+    from emonb.report import sections as rs
+
+    path, marker = _plant_pickle(tmp_path)
+    with pytest.raises(eb.EmonbFileError, match=r"evil\.joblib.*pickle.*run any code.*trusted=True"):
+        eb.fusion.load(path)
+    with pytest.raises(eb.EmonbFileError, match=r"evil\.joblib.*pickle"):
+        eb.fuse(complementary[0], model=path)
+    with pytest.raises(eb.EmonbFileError, match=r"evil\.joblib.*pickle"):
+        eb.fuse(complementary[0], model=str(path), method="early")
+    with pytest.raises(eb.EmonbFileError, match=r"evil\.joblib.*pickle"):  # the report's fusion path
+        rs.prepare_session(complementary[0], modalities=[], fusion=str(path))
+    # whatever the name: a pickle saved as .npz is still a pickle
+    renamed = tmp_path / "model.npz"
+    renamed.write_bytes(path.read_bytes())
+    with pytest.raises(eb.EmonbFileError, match=r"model\.npz.*pickle"):
+        eb.fusion.load(renamed)
+    assert not marker.exists()
+    # the payload is real: loading it as trusted runs it (and the result is no fusion method)
+    with pytest.warns(EmonbWarning, match="trusted=True"):
+        with pytest.raises(eb.EmonbFileError, match="not an emonb fusion method"):
+            eb.fusion.load(path, trusted=True)
+    assert marker.read_text() == "pwned"
+
+
+def test_an_old_joblib_model_loads_only_when_trusted(complementary, tmp_path):
+    import joblib
+
+    fuser = eb.fusion.train(complementary[:2], method="early")
+    joblib.dump(fuser, tmp_path / "old.joblib")
+    with pytest.raises(eb.EmonbFileError, match="old.joblib.*pickle"):
+        eb.fusion.load(tmp_path / "old.joblib")
+    with pytest.warns(EmonbWarning, match="old.joblib.*pickle"):
+        old = eb.fusion.load(tmp_path / "old.joblib", trusted=True)
+    new = eb.fusion.load(old.save(tmp_path / "new.npz"))  # converted to the safe format
+    xr.testing.assert_identical(eb.fuse(complementary[2], model=old), eb.fuse(complementary[2], model=new))
+
+
+def _write_npz(path, header, **arrays):
+    with open(path, "wb") as f:
+        np.savez(f, __emonb_fusion__=np.array(json.dumps(header)), **arrays)
+    return path
+
+
+@pytest.mark.parametrize("case, match", [
+    ("object_array", "objects"),
+    ("no_header", "no '__emonb_fusion__'"),
+    ("other_format", "wrong format name"),
+    ("newer_format", "format version 99"),
+    ("unknown_method", "'no-such-method', which is not installed"),
+    ("foreign_class", "'system'.*not one of the scikit-learn classes"),
+    ("bad_attribute", "invalid attribute name '__class__'"),
+    ("private_state", "not fitted attributes"),
+    ("missing_array", "missing array 'a9'"),
+    ("bad_tag", "unexpected tag '\\$call'"),
+    ("net_mismatch", "does not match its configuration"),
+    ("wrong_estimator", "StandardScaler\\) has no predict_proba"),
+    ("huge_array", "more than 512 MiB"),
+    ("not_npy_member", "not an array"),
+])
+def test_forged_model_files_are_refused(tmp_path, case, match):
+    base = {"format": "emonb-fusion", "format_version": 1, "method": "late", "params": {}, "state": {}}
+    p = tmp_path / f"{case}.npz"
+    if case == "object_array":
+        with open(p, "wb") as f:
+            np.savez(f, __emonb_fusion__=np.array(json.dumps(base)), a0=np.array([{"x": 1}], dtype=object))
+    elif case == "no_header":
+        with open(p, "wb") as f:
+            np.savez(f, a0=np.zeros(3))
+    elif case == "huge_array":
+        import io
+
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": "<f8", "fortran_order": False, "shape": (1 << 40,)})
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("a0.npy", buf.getvalue())
+            z.writestr("__emonb_fusion__.npy", b"")
+    elif case == "not_npy_member":
+        with zipfile.ZipFile(p, "w") as z:
+            z.writestr("payload.pkl", b"\x80\x04.")
+    else:
+        h = dict(base)
+        arrays = {}
+        if case == "other_format":
+            h["format"] = "something-else"
+        elif case == "newer_format":
+            h["format_version"] = 99
+        elif case == "unknown_method":
+            h["method"] = "no-such-method"
+        elif case == "foreign_class":
+            h["method"] = "early"
+            h["state"] = {"estimator_": {"$sklearn": "system", "params": {}, "attrs": {}}}
+        elif case == "bad_attribute":
+            h["method"] = "early"
+            h["state"] = {"estimator_": {"$sklearn": "StandardScaler", "params": {}, "attrs": {"__class__": 1}}}
+        elif case == "private_state":
+            h["state"] = {"_cache": 1}
+        elif case == "missing_array":
+            h["state"] = {"weights_": {"$array": "a9"}}
+        elif case == "bad_tag":
+            h["state"] = {"weights_": {"$call": "os.system"}}
+        elif case == "wrong_estimator":
+            h["method"] = "early"
+            h["state"] = {"estimator_": {"$sklearn": "StandardScaler", "params": {}, "attrs": {}}}
+        elif case == "net_mismatch":
+            h["method"] = "attention"
+            h["state"] = {"net_dims_": [5, 3], "net_": {"$dict": [["score.weight", {"$array": "a0"}]]}}
+            arrays["a0"] = np.zeros((1, 32), np.float32)
+        _write_npz(p, h, **arrays)
+    with pytest.raises(eb.EmonbFileError, match=f"{case}.npz.*{match}"):
+        eb.fusion.load(p)
 
 
 # -- labels --------------------------------------------------------------------------------------
@@ -272,7 +479,7 @@ def test_ccc():
 
 
 # -- registry ------------------------------------------------------------------------------------
-def test_registry_and_plugins(complementary):
+def test_registry_and_plugins(complementary, tmp_path):
     assert {"late", "early", "attention"} <= set(eb.fusion.list_fusions())
 
     class Uniform(FusionMethod):
@@ -289,8 +496,14 @@ def test_registry_and_plugins(complementary):
         out = eb.fuse(complementary[0], method="uniform-test")
         assert out.attrs["method"] == "uniform-test"
         np.testing.assert_allclose(out["fused_emotion"].values, 1 / 7, atol=1e-6)
+        u = Uniform()
+        u.level_ = np.arange(3.0)  # plain learned state of a plugin saves with the default hooks
+        back = eb.fusion.load(u.save(tmp_path / "u.npz"))
+        assert type(back) is Uniform and np.array_equal(back.level_, u.level_)
     finally:
         eb.fusion.FUSION_REGISTRY.unregister("uniform-test")
+    with pytest.raises(eb.EmonbFileError, match="u.npz.*'uniform-test', which is not installed"):
+        eb.fusion.load(tmp_path / "u.npz")
     with pytest.raises(EmonbValueError, match="FusionMethod"):
         eb.fusion.register_fusion(object, name="bad")
     with pytest.raises(EmonbValueError, match="unknown fusion method"):

@@ -212,3 +212,52 @@ def test_report_without_failures_has_no_failure_banner(tmp_path):
     html, failed = eb.report.run_report_status(store, tmp_path / "r.html", modalities=["text"], fusion=None,
                                                progress=False)
     assert failed == {} and 'class="emonb-banner' not in html.read_text()
+
+
+def test_report_refuses_a_pickle_fusion_model_before_it_runs(tmp_path):
+    """``--fusion FILE`` / ``fusion=FILE``: a pickle is refused with the file's name, its payload never runs."""
+    import joblib
+
+    marker = tmp_path / "PWNED"
+
+    class Payload:
+        def __reduce__(self):
+            return (exec, (f"open({str(marker)!r}, 'w').write('pwned')",))
+
+    evil = tmp_path / "evil.joblib"
+    joblib.dump(Payload(), evil)
+    with pytest.raises(ReportError, match=r"EmonbFileError: .*evil\.joblib: is a pickle"):
+        eb.run_report("sample", tmp_path / "r.html", modalities=[], fusion=str(evil), progress=False)
+    assert not marker.exists()
+    assert not (tmp_path / "r.html").exists()
+    # a model in the safe format is used
+    from emonb.fusion.simulate import simulate_session
+
+    model = eb.fusion.train([simulate_session(20, seed=1, subject="a"), simulate_session(20, seed=2, subject="b")],
+                            method="late").save(tmp_path / "late.npz")
+    out = eb.run_report("sample", tmp_path / "ok.html", modalities=["text"], fusion=str(model), progress=False)
+    assert "Mean modality weights in the fusion" in out.read_text()
+
+
+def test_user_strings_reach_the_report_as_text_only():
+    """The title block and every Markdown helper escape what came from a user or a file."""
+    import xarray as xr
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune as markdown
+
+    from emonb.report import sections as rs
+    from emonb.session import make_tree
+
+    evil = "x`<img src=x onerror=alert(1)>`[link](javascript:alert(2)) *b* # h\n- item & <script>alert(3)</script>"
+    tree = make_tree({
+        "voice": xr.Dataset(attrs={"quality_flags": evil, "snr_db": evil, "emotion_note": evil}),
+        "text": xr.Dataset(attrs={"note": evil}),
+        "fused": xr.Dataset({"modality_weight": (("time", "modality"), [[1.0]])},
+                            coords={"time": [0.0], "modality": [evil]}),
+    }, {"session_id": evil, "subject": evil})
+    head = rs.title_html(tree, title=evil, start=1, end=evil)
+    assert head.count("&lt;img src=x onerror=alert(1)&gt;") == 4 and "<img" not in head and "<script" not in head
+    for text in (rs.limitations_markdown(tree), rs.modality_weights_markdown(tree), rs.escape_markdown(evil)):
+        out = markdown(text)
+        assert "<img" not in out and "<script" not in out and "<a " not in out and "<h1" not in out, out
+        assert "&lt;img src=x onerror=alert(1)&gt;" in out and "[link](javascript:alert(2))" in out
+    assert markdown(rs.escape_markdown("a & b < c")).strip() == "<p>a &amp; b &lt; c</p>"

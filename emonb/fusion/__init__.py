@@ -14,6 +14,12 @@ confidence ``face_score``, the most confident face per step), voice (``voice_emo
 (``physio_arousal``, confidence ``physio_arousal_confidence``; arousal only) and text (valence only).
 Fusion methods live in a registry (entry-point group ``emonb.fusion``); built-ins: ``late``,
 ``early``, ``attention``.
+
+A fitted method is saved with ``fuser.save("model.npz")`` and read back with
+``eb.fusion.load("model.npz")``: one ``.npz`` file holding the configuration as JSON and the learned
+arrays (scikit-learn coefficients and scaler statistics, the torch state dict as float arrays),
+read with ``allow_pickle=False`` so that opening a model file can never run code. Pickle (joblib)
+files are refused unless ``trusted=True`` is passed to :func:`load`.
 """
 
 from __future__ import annotations
@@ -107,7 +113,9 @@ def fuse(tree, method="late", *, rate: float | None = None, model=None, modaliti
     rate : float, optional
         Grid rate in Hz (default: the rate the model was trained at, else 10).
     model : FusionMethod or path, optional
-        A fitted method (or a file saved with ``model.save(path)``).
+        A fitted method, or a file saved with ``model.save(path)`` (read with :func:`load`, which
+        refuses pickle files: load an old joblib file you trust with
+        ``eb.fusion.load(path, trusted=True)`` and pass the object).
     modalities : sequence of str, optional
         Use only these of ``("face", "voice", "physio", "text")``.
     weights : dict, optional
@@ -197,7 +205,8 @@ def train(trees, *, labels="annotations", method="attention", rate: float = 10.0
     Returns
     -------
     FusionMethod
-        Fitted; pass it to :func:`fuse` as ``model=``, save it with ``.save(path)``.
+        Fitted; pass it to :func:`fuse` as ``model=``, save it with ``.save("model.npz")`` (one
+        ``.npz`` file of JSON and arrays, no pickle) and read it back with :func:`load`.
     """
     trees = _as_list(trees)
     fm = _make(method, params)

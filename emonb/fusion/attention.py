@@ -208,6 +208,48 @@ class AttentionFusion(FusionMethod):
                 loss.backward()
                 opt.step()
 
+    # saving (FusionMethod.save): the network is stored as its state dict of float arrays and
+    # rebuilt from its configuration (net_dims_, hidden) on load, with strict=True
+    def _to_saved(self):
+        params, state = super()._to_saved()
+        if "net_" in state:
+            state["net_"] = {k: v.detach().cpu().numpy() for k, v in state["net_"].state_dict().items()}
+        return params, state
+
+    @classmethod
+    def _from_saved(cls, params, state):
+        net = state.get("net_")
+        if net is not None:
+            if not isinstance(net, dict) or not all(isinstance(v, np.ndarray) and v.dtype.kind == "f"
+                                                    for v in net.values()):
+                raise EmonbValueError("the saved attention network is not a dict of float arrays")
+            dims = state.get("net_dims_")
+            if not (isinstance(dims, list) and dims and all(isinstance(d, int) and 0 < d < 1_000_000
+                                                            for d in dims)):
+                raise EmonbValueError("the saved attention fusion has no valid net_dims_")
+            hidden, k = params.get("hidden", 32), len(EMOTIONS)
+            if not isinstance(hidden, int) or hidden < 1:
+                raise EmonbValueError(f"the saved attention fusion has an invalid hidden size {hidden!r}")
+            # the network the configuration describes must have as many weights as the file holds
+            # (checked before building it, so a forged configuration cannot allocate a huge network)
+            expected = sum(d * hidden + hidden + hidden * hidden + hidden for d in dims) \
+                + hidden + 1 + len(dims) + hidden * k + k + hidden * 2 + 2
+            if expected != sum(int(v.size) for v in net.values()):
+                raise EmonbValueError("the saved attention network does not match its configuration "
+                                      f"(net_dims_={dims}, hidden={hidden})")
+            require("torch", extra="fusion", purpose="loading an attention-fusion model")
+            import torch
+
+            module = _build_net(dims, hidden, k)
+            try:
+                module.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in net.items()}, strict=True)
+            except RuntimeError as exc:
+                raise EmonbValueError(f"the saved attention network does not match its configuration: "
+                                      f"{str(exc).splitlines()[0]}") from None
+            module.eval()
+            state = dict(state, net_=module)
+        return super()._from_saved(params, state)
+
     # pickling: the network travels as its configuration and a state dict of numpy arrays
     def __getstate__(self):
         state = dict(vars(self))

@@ -57,11 +57,56 @@ class FusionMethod:
         return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}
 
     # persistence ---------------------------------------------------------------------------
-    def save(self, path) -> None:
-        """Save the (fitted) method with joblib; :func:`emonb.fusion.load` reads it back."""
-        import joblib
+    def save(self, path, *, overwrite: bool = False):
+        """Save the (fitted) method to one ``.npz`` file that :func:`emonb.fusion.load` reads back.
 
-        joblib.dump(self, path)
+        The file holds the configuration as JSON and the learned arrays (weights, scikit-learn
+        coefficients and scaler statistics, torch parameters) as plain arrays: opening it cannot
+        run code, unlike a pickle. See :mod:`emonb.fusion._persist` for the layout.
+
+        Parameters
+        ----------
+        path : str or path
+            File to write (``model.npz`` by convention; any name works). Written to a temporary
+            sibling first and renamed into place.
+        overwrite : bool
+            Replace an existing file (refused by default).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        EmonbValueError
+            When the method holds something the safe format cannot store (for example a
+            scikit-learn estimator outside :data:`emonb.fusion._persist.SKLEARN_CLASSES`).
+        """
+        from ._persist import write
+
+        return write(self, path, overwrite=overwrite)
+
+    def _to_saved(self) -> tuple[dict, dict]:
+        """``(constructor parameters, learned state)`` for :meth:`save`.
+
+        The defaults are :meth:`params` and every public attribute ending in ``_``. Override
+        (with :meth:`_from_saved`) when the state holds objects other than numbers, text, arrays,
+        lists, dicts or supported scikit-learn estimators.
+        """
+        state = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        return self.params(), state
+
+    @classmethod
+    def _from_saved(cls, params: dict, state: dict) -> "FusionMethod":
+        """Rebuild a method from what :meth:`_to_saved` returned (after a round trip through a file)."""
+        try:
+            obj = cls(**params)
+        except TypeError as exc:
+            raise EmonbValueError(f"the saved parameters do not fit {cls.__name__}: {exc}") from None
+        for k, v in state.items():
+            setattr(obj, k, v)
+        return obj
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
@@ -115,24 +160,28 @@ def check_training_classes(y: np.ndarray, needs: str) -> None:
             f"{needs} needs at least two")
 
 
-def load(path) -> FusionMethod:
-    """Load a fusion method saved with :meth:`FusionMethod.save`."""
-    import joblib
+def load(path, *, trusted: bool = False) -> FusionMethod:
+    """Load a fusion method saved with :meth:`FusionMethod.save`.
 
+    Parameters
+    ----------
+    path : str or path
+        The ``.npz`` file written by :meth:`FusionMethod.save`.
+    trusted : bool
+        Also read a pickle (joblib) file, the format earlier emonb versions saved. A pickle can
+        run any code while it loads, so this is refused unless you pass ``trusted=True`` for a file
+        you made or otherwise trust (a warning says so); re-save it with ``.save("model.npz")``.
+
+    Raises
+    ------
+    EmonbFileError
+        Naming the file: not found, a pickle (without ``trusted=True``), or not a fusion model.
+    """
     from .._checks import check_file
+    from ._persist import read
 
     p = check_file(path, what="fusion model file")
-    try:
-        obj = joblib.load(p)
-    except Exception as exc:
-        from ..errors import EmonbFileError
-
-        raise EmonbFileError(p, f"not a saved emonb fusion model ({type(exc).__name__}: {exc})") from None
-    if not isinstance(obj, FusionMethod):
-        from ..errors import EmonbFileError
-
-        raise EmonbFileError(p, f"holds a {type(obj).__name__}, not an emonb fusion method")
-    return obj
+    return read(p, trusted=bool(trusted))
 
 
 def availability_weights(grid: FusionGrid, weights: dict[str, float] | None = None) -> np.ndarray:

@@ -120,6 +120,25 @@ class EarlyFusion(FusionMethod):
             self.regressors_ = regs
         return self
 
+    @classmethod
+    def _from_saved(cls, params, state):
+        """Rebuild from a saved file, checking that the estimators can do what :meth:`predict` asks."""
+        est = state.get("estimator_")
+        if est is not None and not hasattr(est, "predict_proba"):
+            raise EmonbValueError(f"the saved classifier ({type(est).__name__}) has no predict_proba")
+        regs = state.get("regressors_")
+        if regs is not None and not (isinstance(regs, list) and len(regs) == 2
+                                     and all(hasattr(r, "predict") for r in regs)):
+            raise EmonbValueError("the saved valence/arousal regressors are not two estimators")
+        names = state.get("feature_names_")
+        if names is not None and not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise EmonbValueError("the saved feature names are not a list of text")
+        classes = state.get("classes_")
+        if classes is not None and not (isinstance(classes, np.ndarray) and classes.dtype.kind in "iu"
+                                        and classes.ndim == 1 and np.all((classes >= 0) & (classes < len(EMOTIONS)))):
+            raise EmonbValueError("the saved classes are not emotion indices")
+        return super()._from_saved(params, state)
+
     def predict(self, grid: FusionGrid) -> Prediction:
         if not hasattr(self, "estimator_"):
             raise EmonbValueError("early fusion needs a fitted model: eb.fusion.train(trees, method='early') "

@@ -7,8 +7,10 @@ notebook can say so instead of drawing an empty chart.
 
 from __future__ import annotations
 
+import html
 import json
 import platform
+import re
 from typing import Sequence
 
 import numpy as np
@@ -18,7 +20,7 @@ import xarray as xr
 from ..errors import EmonbValueError
 from ..schema import AU_NAMES, EMOTIONS
 
-__all__ = ["prepare_session", "crop", "STATUS_MIME", "analysis_status", "status_banner", "show_section", "session_table", "provenance_table", "emotion_frame",
+__all__ = ["prepare_session", "crop", "escape_markdown", "title_html", "STATUS_MIME", "analysis_status", "status_banner", "show_section", "session_table", "provenance_table", "emotion_frame",
            "emotion_chart", "valence_arousal_chart", "au_heatmap", "key_frames", "voice_chart",
            "physio_chart", "modality_weights_markdown", "spots_table", "annotation_tables", "limitations_markdown", "environment"]
 
@@ -52,7 +54,8 @@ def prepare_session(session, *, modalities: Sequence[str] = ("face", "voice", "p
         (``{"face": {"expression": "my-onnx"}, "voice": "voice-emotion-ravdess"}``).
     fusion : str or None
         ``"late"`` (confidence-weighted, no training), a path to a fitted fusion model saved with
-        ``model.save(path)``, or ``None``/``"none"`` for no fusion.
+        ``model.save(path)`` (the safe ``.npz`` format; a pickle is refused with an
+        :class:`~emonb.errors.EmonbFileError`), or ``None``/``"none"`` for no fusion.
     ensemble : {"mean", "product", "max"}
         Late-fusion ensemble rule.
     rate : float
@@ -67,6 +70,13 @@ def prepare_session(session, *, modalities: Sequence[str] = ("face", "voice", "p
     from ..analysis import STEPS, add_fusion, analyze
     from ..session import open_source, save_session
 
+    fusion_model = None
+    if fusion not in (None, "none", "", "late"):
+        # a saved model is read first (before any analysis), and only in emonb's safe format: a
+        # pickle or anything else is refused here, with the file's name, and the report fails
+        from ..fusion import load as load_fusion
+
+        fusion_model = load_fusion(fusion)
     tree = open_source(session)
     models = dict(models or {})
     options: dict = {}
@@ -90,7 +100,7 @@ def prepare_session(session, *, modalities: Sequence[str] = ("face", "voice", "p
         if fusion == "late":
             tree = add_fusion(tree, method="late", rate=rate, ensemble=ensemble)
         else:
-            tree = add_fusion(tree, method="late", model=str(fusion), rate=rate)
+            tree = add_fusion(tree, method="late", model=fusion_model, rate=rate)
     if save_to:
         save_session(tree, save_to)
     return crop(tree, start, end)
@@ -109,6 +119,46 @@ def crop(tree: xr.DataTree, start: float | None = None, end: float | None = None
             ds = ds.sel(time=slice(start, end))
         nodes[name] = ds
     return make_tree(nodes, tree.attrs)
+
+
+# -- escaping: every string that came from a user or a file reaches HTML as text --------------------------
+#: ASCII punctuation that means something in Markdown (``<``, ``>``, ``&`` and quotes become entities)
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:])")
+
+
+def escape_markdown(value) -> str:
+    """``value`` as literal text inside Markdown: no HTML, no formatting, no link, one line.
+
+    nbconvert passes raw HTML in Markdown through to the report, so a session id, a subject, a
+    file name or a flag must never be interpolated into Markdown as it is: ``<img src=x
+    onerror=...>`` would run in the reader's browser, and a backtick would end a code span. Markdown
+    punctuation is backslash-escaped and ``& < > " '`` become HTML entities.
+
+    >>> escape_markdown("<b>bold</b>")
+    '&lt;b&gt;bold&lt;/b&gt;'
+    """
+    text = " ".join(str(value).splitlines())
+    return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", text), quote=True)
+
+
+def title_html(tree: xr.DataTree, *, title: str | None = None, start: float | None = None,
+               end: float | None = None) -> str:
+    """The report's title block (HTML): title, session id, subject, emonb version, reported range.
+
+    Every value is HTML-escaped: the session id, the subject and the title are user input.
+    """
+    from .._version import __version__
+
+    sid = str(tree.attrs.get("session_id", "session"))
+    subject = str(tree.attrs.get("subject", "") or "-")
+    head = title or f"Session {sid}"
+    rng = ""
+    if start is not None or end is not None:
+        rng = (f" Reported range: {html.escape(str(start if start is not None else 'start'))} to "
+               f"{html.escape(str(end if end is not None else 'end'))} s.")
+    return (f'<h1 class="emonb-title">{html.escape(str(head))}</h1>\n'
+            f'<p class="emonb-subtitle">Session <code>{html.escape(sid)}</code>, subject '
+            f'<code>{html.escape(subject)}</code>, analysed with emonb {html.escape(__version__)}.{rng}</p>')
 
 
 # -- what ran, what failed ----------------------------------------------------------------------------
@@ -170,7 +220,7 @@ def show_section(content, tree: xr.DataTree, steps: Sequence[str], empty: str) -
     if content is not None:
         display(content)
     elif note is None:
-        display(Markdown(f"_{empty}_"))
+        display(Markdown(f"_{escape_markdown(empty)}_"))
 
 
 # -- tables -----------------------------------------------------------------------------------------
@@ -364,7 +414,8 @@ def modality_weights_markdown(tree: xr.DataTree) -> str:
     w = w[np.isfinite(w.values)]
     if w.empty:
         return "_No modality had evidence at any time step, so nothing was fused._"
-    return "Mean modality weights in the fusion: " + ", ".join(f"{k} {v:.2f}" for k, v in w.items())
+    return "Mean modality weights in the fusion: " + ", ".join(f"{escape_markdown(k)} {v:.2f}"
+                                                              for k, v in w.items())
 
 
 def voice_chart(tree: xr.DataTree, *, width: int = 720):
@@ -523,6 +574,14 @@ def _flag_names(da: xr.DataArray) -> pd.Series:
 
 
 # -- limitations ------------------------------------------------------------------------------------
+def _number_text(v) -> str:
+    """``v`` rounded for the report, or its escaped text when it is not a number (an attr from a file)."""
+    try:
+        return f"{float(v):.0f}"
+    except (TypeError, ValueError):
+        return escape_markdown(v)
+
+
 def limitations_markdown(tree: xr.DataTree) -> str:
     """What the numbers in this report can and cannot say: honesty note, per-model limits, data quality."""
     from ..models import list_models
@@ -550,8 +609,8 @@ def limitations_markdown(tree: xr.DataTree) -> str:
         lines.append("|---|---|---|---|")
         for m in rows:
             s = specs.loc[m]
-            cell = [str(s.get(k, "")).replace("|", "/").replace("\n", " ") for k in ("license", "training_data", "limitations")]
-            lines.append(f"| {m} | " + " | ".join(cell) + " |")
+            cell = [escape_markdown(s.get(k, "")) for k in ("license", "training_data", "limitations")]
+            lines.append(f"| {escape_markdown(m)} | " + " | ".join(cell) + " |")
         lines.append("")
     quality = []
     if "face" in tree.children:
@@ -567,20 +626,23 @@ def limitations_markdown(tree: xr.DataTree) -> str:
         v = tree["voice"].to_dataset()
         flags = str(v.attrs.get("quality_flags", ""))
         snr = v.attrs.get("snr_db")
-        quality.append(f"- Voice: SNR {float(snr):.0f} dB" + (f"; flags: {flags}" if flags else "") if snr is not None
+        flags = escape_markdown(flags)
+        snr_text = _number_text(snr)
+        quality.append(f"- Voice: SNR {snr_text} dB" + (f"; flags: {flags}" if flags else "") if snr is not None
                        else f"- Voice: flags: {flags or 'none'}")
         if "emotion_note" in v.attrs:
-            quality.append(f"- Voice model: {v.attrs['emotion_note']}")
+            quality.append(f"- Voice model: {escape_markdown(v.attrs['emotion_note'])}")
     if "physio_features" in tree.children:
         p = tree["physio_features"].to_dataset()
         for sig in ("ecg", "ppg", "eda", "rsp", "emg"):
             if f"{sig}_flag" in p:
                 fl = _flag_names(p[f"{sig}_flag"]).value_counts(normalize=True)
                 bad = {k: v for k, v in fl.items() if k not in ("ok", "", "nan")}
-                quality.append(f"- {sig.upper()}: " + (", ".join(f"{k} {100 * v:.0f}%" for k, v in bad.items())
+                quality.append(f"- {sig.upper()}: " + (", ".join(f"{escape_markdown(k)} {100 * v:.0f}%"
+                                                                for k, v in bad.items())
                                                       if bad else "signal quality ok throughout"))
     if "text" in tree.children and "note" in tree["text"].attrs:
-        quality.append(f"- Text: {tree['text'].attrs['note']}")
+        quality.append(f"- Text: {escape_markdown(tree['text'].attrs['note'])}")
     if quality:
         lines.append("**Data quality in this session**")
         lines.append("")
