@@ -12,13 +12,14 @@ Both return an :class:`OffsetEstimate`; its ``offset`` is what to pass in
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
 from ._checks import check_option, check_positive
-from .errors import EmonbValueError
+from .errors import EmonbValueError, EmonbWarning
 
 __all__ = ["OffsetEstimate", "estimate_offset", "estimate_audio_offset", "estimate_flash_offset",
            "video_brightness", "marker_onsets", "brightness_onsets"]
@@ -49,8 +50,14 @@ class OffsetEstimate:
 
     def __repr__(self) -> str:
         drift = f", drift {self.drift_ppm:+.1f} ppm" if np.isfinite(self.drift_ppm) else ""
+        why = f", {self.details['reason']}" if not np.isfinite(self.offset) and self.details.get("reason") else ""
         return (f"OffsetEstimate(offset={self.offset:+.4f} s, confidence={self.confidence:.2f}, "
-                f"method={self.method!r}{drift})")
+                f"method={self.method!r}{drift}{why})")
+
+    @property
+    def found(self) -> bool:
+        """Whether a shared event was found (``offset`` is a number)."""
+        return bool(np.isfinite(self.offset))
 
 
 def _signal(x, sr=None):
@@ -150,19 +157,36 @@ def brightness_onsets(brightness: xr.DataArray, *, min_step: float = 10.0) -> np
     return t[keep] if keep else np.zeros(0)
 
 
+def _marker_levels(x: np.ndarray):
+    """(low, high) of a two-level marker signal, or None when ``x`` does not switch between two levels.
+
+    A marker (photosensor on a screen patch, TTL trigger) sits at one of two levels and passes the
+    middle only while it switches; noise, drift or an analog signal spend much of their time there.
+    """
+    fin = np.isfinite(x)
+    if fin.sum() < 3:
+        return None
+    lo, hi = np.percentile(x[fin], [1, 99])
+    if hi - lo <= 0:
+        return None
+    band = (x[fin] > lo + 0.25 * (hi - lo)) & (x[fin] < hi - 0.25 * (hi - lo))
+    if band.mean() > 0.05:
+        return None
+    return float(lo), float(hi)
+
+
 def marker_onsets(signal: xr.DataArray) -> np.ndarray:
     """Times where a marker channel switches state (crosses midway between its low and high levels).
 
-    The exact crossing time is interpolated between the two samples around it.
+    The exact crossing time is interpolated between the two samples around it. A channel that does
+    not switch between two levels (noise, drift, an analog signal) has no onsets.
     """
     x = np.asarray(signal.values, float)
     t = np.asarray(signal["time"].values, float)
-    fin = np.isfinite(x)
-    if fin.sum() < 3:
+    levels = _marker_levels(x)
+    if levels is None:
         return np.zeros(0)
-    lo, hi = np.percentile(x[fin], [1, 99])
-    if hi - lo <= 0:
-        return np.zeros(0)
+    lo, hi = levels
     mid = 0.5 * (lo + hi)
     above = x > mid
     idx = np.flatnonzero(above[1:] != above[:-1])
@@ -180,16 +204,22 @@ def _match_events(ref: np.ndarray, tgt: np.ndarray, tol: float):
     for r in ref:
         for s in tgt:
             off = r - s
-            pairs = []
+            pairs, used = [], set()
             for j, s2 in enumerate(tgt):
                 k = int(np.argmin(np.abs(ref - (s2 + off))))
-                if abs(ref[k] - (s2 + off)) <= tol:
+                if k not in used and abs(ref[k] - (s2 + off)) <= tol:  # each event pairs once
+                    used.add(k)
                     pairs.append((ref[k], s2))
             if len(pairs) > len(best[1]) or (len(pairs) == len(best[1]) and pairs and
                                               np.std([a - b for a, b in pairs]) <
                                               np.std([a - b for a, b in best[1]] or [np.inf])):
                 best = (off, pairs)
     return best
+
+
+def _no_shared_event(reason: str, details: dict) -> OffsetEstimate:
+    warnings.warn(reason + "; the offset is NaN", EmonbWarning, stacklevel=3)
+    return OffsetEstimate(float("nan"), 0.0, "flash", details={**details, "reason": reason})
 
 
 def estimate_flash_offset(video, physio, *, channel: str | None = None,
@@ -209,6 +239,14 @@ def estimate_flash_offset(video, physio, *, channel: str | None = None,
         Precomputed :func:`video_brightness`.
     tolerance : float
         Largest mismatch, in seconds, for two events to count as the same.
+
+    Returns
+    -------
+    OffsetEstimate
+        With ``offset`` NaN, ``confidence`` 0, ``details["reason"]`` and an
+        :class:`~emonb.errors.EmonbWarning` when no shared event is found: no flash in the video, a
+        marker channel that does not switch between two levels, or events of which no more than one
+        pair lines up (``est.found`` is False).
     """
     if channel is None:
         ev = [v for v in physio.data_vars if physio[v].attrs.get("channel_type") == "event"]
@@ -223,13 +261,26 @@ def estimate_flash_offset(video, physio, *, channel: str | None = None,
     b = brightness if brightness is not None else video_brightness(video)
     vt = brightness_onsets(b)
     pt = marker_onsets(physio[channel])
+    events = {"video_events": vt.tolist(), "marker_events": pt.tolist(), "channel": channel}
     if vt.size == 0 or pt.size == 0:
-        return OffsetEstimate(float("nan"), 0.0, "flash",
-                              details={"video_events": vt.tolist(), "marker_events": pt.tolist(),
-                                       "reason": "no events found in " + ("the video" if vt.size == 0 else "the marker channel")})
+        if vt.size == 0:
+            where = "the video (no flash or abrupt brightness change)"
+        elif _marker_levels(np.asarray(physio[channel].values, float)) is None:
+            where = f"the marker channel {channel!r} (it does not switch between two levels)"
+        else:
+            where = f"the marker channel {channel!r}"
+        return _no_shared_event(f"no shared event found: no events in {where}", events)
     off, pairs = _match_events(vt, pt, tolerance)
     if not pairs:
-        return OffsetEstimate(float("nan"), 0.0, "flash", details={"reason": "events do not match"})
+        return _no_shared_event("no shared event found: the events do not line up", events)
+    if len(pairs) < 2 and (vt.size > 1 or pt.size > 1):
+        # any one video event can be put on any one marker event: a single pair proves nothing
+        return _no_shared_event(
+            f"no shared event found: {vt.size} video event(s) and {pt.size} marker event(s), and no offset "
+            f"lines up more than one pair (within {tolerance:g} s)", events)
+    if len(pairs) == 1:
+        warnings.warn(f"one event on each side (video {vt[0]:.3f} s, marker {pt[0]:.3f} s): the offset "
+                      "cannot be checked against a second event", EmonbWarning, stacklevel=2)
     r = np.array([p[0] for p in pairs])
     s = np.array([p[1] for p in pairs])
     drift = float("nan")
@@ -261,6 +312,12 @@ def estimate_offset(reference, target=None, *, method: str = "auto", **options) 
         With a session and ``method="flash"``: its video against its physio marker channel.
     target : node, optional
     method : {"auto", "flash", "audio"}
+
+    Returns
+    -------
+    OffsetEstimate
+        ``offset`` is NaN (``found`` False, ``details["reason"]`` says why) when the recordings
+        share no event to align on; never a guess.
     """
     check_option("method", method, ("auto", "flash", "audio"))
     if isinstance(reference, xr.DataTree):

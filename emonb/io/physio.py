@@ -191,8 +191,59 @@ def _find_time_column(df):
     return None
 
 
+_SECONDS_TOKENS = ("s", "sec", "secs", "second", "seconds")
+_TIME_UNITS = {"ms": 1e-3, "msec": 1e-3, "millis": 1e-3, "milliseconds": 1e-3, "us": 1e-6, "usec": 1e-6,
+               "microseconds": 1e-6}
+
+
+def _time_unit(path, tcol, step, sampling_rate) -> tuple[float, str]:
+    """Seconds per unit of a time column, and a note on how the unit was decided.
+
+    A unit in the column name wins (``time_ms``, ``timestamp_us``, ``time_s``). A bare name
+    (``time``, ``timestamp``) is taken as seconds unless that gives a rate below 1 Hz (no
+    physiological recorder samples that slowly) while milliseconds (or microseconds) give a
+    plausible one; the conversion is then announced with a warning. With ``sampling_rate`` given,
+    the unit that matches it is used.
+    """
+    toks = _tokens(tcol)
+    for tok in toks:
+        if tok in _TIME_UNITS:
+            return _TIME_UNITS[tok], f"{tok} (from the column name)"
+    if _safe_name(tcol).endswith("_ms"):
+        return 1e-3, "ms (from the column name)"
+    if any(tok in _SECONDS_TOKENS for tok in toks) or _safe_name(tcol) in ("time_sec", "t_s"):
+        return 1.0, "s (from the column name)"
+    if sampling_rate is not None:
+        given = check_positive("sampling_rate", sampling_rate)
+        for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+            if abs(1.0 / (step * scale) - given) <= 0.01 * given:
+                if scale != 1.0:
+                    warnings.warn(f"{path}: time column {tcol!r} read as {unit}: that matches "
+                                  f"sampling_rate={given:g} Hz", EmonbWarning, stacklevel=4)
+                return scale, f"{unit} (matches the given sampling_rate)"
+        return 1.0, "s (assumed)"
+    if 1.0 / step >= 1.0:
+        return 1.0, "s (assumed)"
+    for scale, unit in ((1e-3, "ms"), (1e-6, "us")):
+        rate = 1.0 / (step * scale)
+        if 1.0 <= rate <= 1e5:
+            warnings.warn(f"{path}: time column {tcol!r} read as {unit}, not seconds: in seconds its "
+                          f"steps of {step:g} would mean {1.0 / step:.3g} Hz, too slow for a physiological "
+                          f"recording; in {unit} they are {rate:.4g} Hz (name the column "
+                          f"'time_s' to keep seconds)", EmonbWarning, stacklevel=4)
+            return scale, f"{unit} (detected: seconds would give {1.0 / step:.3g} Hz)"
+    raise EmonbFileError(path, f"time column {tcol!r} has steps of {step:g}: {1.0 / step:.3g} Hz in seconds, "
+                               "implausibly slow, and no other unit fits; name the unit in the column "
+                               "(time_s, time_ms) or pass sampling_rate=")
+
+
 def load_csv(path, *, sampling_rate=None, channels=None, time_column=None, t0=0.0, units=None):
-    """CSV/TSV with a header row: a time column (seconds, or ms if named so) or a given rate."""
+    """CSV/TSV with a header row: a time column or a given rate.
+
+    The time column is in seconds unless its name says otherwise (``time_ms``, ``timestamp_us``);
+    a bare ``time``/``timestamp`` column whose steps would mean less than 1 Hz in seconds is read
+    as milliseconds (or microseconds) with a warning; ``attrs["time_unit"]`` records the decision.
+    """
     import pandas as pd
 
     p = Path(path)
@@ -206,8 +257,6 @@ def load_csv(path, *, sampling_rate=None, channels=None, time_column=None, t0=0.
     time_start = 0.0
     if tcol is not None:
         t = pd.to_numeric(df[tcol], errors="coerce").to_numpy(dtype=np.float64)
-        if "ms" in _tokens(tcol) or _safe_name(tcol).endswith("_ms"):
-            t = t / 1000.0
         df = df.drop(columns=[tcol])
         good = np.isfinite(t)
         if good.sum() < 2:
@@ -215,6 +264,11 @@ def load_csv(path, *, sampling_rate=None, channels=None, time_column=None, t0=0.
         d = np.diff(t[good])
         if np.any(d <= 0):
             raise EmonbFileError(p, f"time column {tcol!r} is not strictly increasing")
+        scale, unit_note = _time_unit(p, tcol, float(np.median(d)), sampling_rate)
+        if scale != 1.0:
+            t = t * scale
+            d = d * scale
+        extra["time_unit"] = unit_note
         dt = float(np.median(d))
         span = float(t[good][-1] - t[good][0])
         # the mean rate over the whole recording, rounded to a micro-hertz so 100 Hz reads as 100

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from .._checks import check_file
-from ..errors import EmonbFileError, EmonbFormatError
+from ..errors import EmonbFileError, EmonbFormatError, EmonbValueError, EmonbWarning
 from . import Reader, find_reader
 
 __all__ = ["load_transcript", "parse_timestamp"]
@@ -30,8 +32,15 @@ def parse_timestamp(s: str) -> float:
     m = _TS.match(s)
     if m:
         h, mi, se, frac = m.groups()
+        if int(se) > 59 or (int(mi) > 59 and h is not None):
+            raise EmonbValueError(f"bad timestamp {s!r}: minutes and seconds run from 00 to 59")
+        if int(mi) > 59:
+            raise EmonbValueError(f"bad timestamp {s!r}: minutes run from 00 to 59 (write hours as hh:mm:ss.ttt)")
         return int(h or 0) * 3600 + int(mi) * 60 + int(se) + int(frac.ljust(3, "0")) / 1000.0
-    return float(s)
+    v = float(s)
+    if not np.isfinite(v):
+        raise EmonbValueError(f"bad timestamp {s!r}: not a finite number of seconds")
+    return v
 
 
 def _cues(path: Path, lines: list[str], *, vtt: bool):
@@ -43,13 +52,17 @@ def _cues(path: Path, lines: list[str], *, vtt: bool):
             continue
         try:
             start, end = parse_timestamp(m.group(1)), parse_timestamp(m.group(2))
-        except ValueError:
-            raise EmonbFormatError(path, f"line {i + 1}: bad timestamp in {lines[i].strip()!r}") from None
+        except ValueError as exc:
+            why = f" ({exc})" if isinstance(exc, EmonbValueError) else ""
+            raise EmonbFormatError(path, f"line {i + 1}: bad timestamp in {lines[i].strip()!r}{why}") from None
         i += 1
         text = []
-        while i < len(lines) and lines[i].strip():
+        # a cue's text ends at a blank line, or at the next cue's timing line when the blank is missing
+        while i < len(lines) and lines[i].strip() and not _CUE.match(lines[i]):
             text.append(lines[i].strip())
             i += 1
+        if not vtt and text and i < len(lines) and _CUE.match(lines[i]) and text[-1].isdigit():
+            text.pop()  # an SRT cue number that belongs to the next cue
         body = " ".join(text)
         speaker = ""
         if vtt:
@@ -60,23 +73,54 @@ def _cues(path: Path, lines: list[str], *, vtt: bool):
             sp = re.match(r"^([A-Z][\w .'-]{0,30}):\s+(.*)$", body)
             if sp:
                 speaker, body = sp.group(1), sp.group(2)
-        out.append((start, end, _TAGS.sub("", body).strip(), speaker))
+        # tags off, then character references (&amp; &nbsp; ...) decoded: "&nbsp;" is an empty cue
+        out.append((start, end, html.unescape(_TAGS.sub("", body)).strip(), speaker))
     return out
 
 
+def read_text(path: Path) -> tuple[str, str]:
+    """The text of a file and the encoding it was read with.
+
+    UTF-8 (with or without a byte-order mark) and UTF-16 with a byte-order mark are read as such.
+    Other bytes are read as Windows-1252 (Latin-1 for the five bytes it leaves undefined) with an
+    :class:`~emonb.errors.EmonbWarning`: nothing is silently replaced by U+FFFD.
+    """
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            raise EmonbFormatError(path, "starts with a UTF-16 byte-order mark but is not valid UTF-16") from None
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as exc:
+        where = exc.start
+    try:
+        text, enc = raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        text, enc = raw.decode("latin-1"), "latin-1"
+    line = raw[:where].count(b"\n") + 1
+    warnings.warn(f"{path}: not UTF-8 (first non-UTF-8 byte on line {line}); read as {enc}. Check accented "
+                  "letters, and save transcripts as UTF-8 to avoid the guess", EmonbWarning, stacklevel=4)
+    return text, enc
+
+
 def _read_subtitles(path: Path, vtt: bool):
-    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    text, enc = read_text(path)
     if vtt and not text.lstrip().startswith("WEBVTT"):
         raise EmonbFormatError(path, "a WebVTT file must start with 'WEBVTT'")
-    return _cues(path, text.splitlines(), vtt=vtt)
+    return _cues(path, text.splitlines(), vtt=vtt), enc
 
 
 def _read_table(path: Path):
     import pandas as pd
 
+    import io
+
     sep = "\t" if path.suffix.lower() == ".tsv" else None
+    text, enc = read_text(path)
     try:
-        df = pd.read_csv(path, sep=sep, engine="python")
+        df = pd.read_csv(io.StringIO(text), sep=sep, engine="python")
     except Exception as exc:
         raise EmonbFormatError(path, f"cannot be parsed as a table: {exc}") from None
     cols = {c.lower().strip(): c for c in df.columns}
@@ -94,7 +138,7 @@ def _read_table(path: Path):
     end = pd.to_numeric(df[ce], errors="coerce").to_numpy(float) if ce is not None else \
         start + pd.to_numeric(df[cd], errors="coerce").to_numpy(float)
     speaker = df[sp].fillna("").astype(str).to_numpy() if sp is not None else [""] * len(df)
-    return list(zip(start, end, df[ct].fillna("").astype(str), speaker))
+    return list(zip(start, end, df[ct].fillna("").astype(str), speaker)), enc
 
 
 def load_transcript(path, *, t0: float = 0.0) -> xr.Dataset:
@@ -111,7 +155,9 @@ def load_transcript(path, *, t0: float = 0.0) -> xr.Dataset:
     Returns
     -------
     xarray.Dataset
-        ``text(segment)``, ``start(segment)``, ``end(segment)`` (seconds), ``speaker(segment)``.
+        ``text(segment)``, ``start(segment)``, ``end(segment)`` (seconds), ``speaker(segment)``;
+        attrs ``encoding`` (``utf-8``, or ``cp1252``/``latin-1`` guessed with a warning, then also
+        in ``flags``). Timestamps with minutes or seconds above 59 are refused.
     """
     p = check_file(path, what="transcript file")
     reader = find_reader(p, "transcript")
@@ -121,7 +167,7 @@ def load_transcript(path, *, t0: float = 0.0) -> xr.Dataset:
 def _load(path, *, t0=0.0):
     p = Path(path)
     suf = p.suffix.lower()
-    rows = _read_subtitles(p, vtt=True) if suf == ".vtt" else (
+    rows, enc = _read_subtitles(p, vtt=True) if suf == ".vtt" else (
         _read_subtitles(p, vtt=False) if suf == ".srt" else _read_table(p))
     if not rows:
         raise EmonbFileError(p, "contains no transcript segments")
@@ -138,7 +184,8 @@ def _load(path, *, t0=0.0):
          "speaker": ("segment", np.array([rows[i][3] for i in order], dtype=object))},
         coords={"segment": np.arange(len(rows))},
         attrs={"modality": "transcript", "path": str(p.resolve()), "t0": float(t0),
-               "format": suf.lstrip("."), "n_segments": len(rows)},
+               "format": suf.lstrip("."), "n_segments": len(rows), "encoding": enc,
+               "flags": "" if enc == "utf-8" or enc == "utf-16" else f"encoding_guessed:{enc}"},
     )
 
 

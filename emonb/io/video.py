@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
@@ -19,8 +20,8 @@ from typing import Iterator
 import numpy as np
 import xarray as xr
 
-from .._checks import check_file
-from ..errors import EmonbFileError, EmonbFormatError, EmonbValueError
+from .._checks import check_file, check_option
+from ..errors import EmonbFileError, EmonbFormatError, EmonbValueError, EmonbWarning
 from . import Reader
 
 __all__ = ["VideoReader", "load_video", "load_image", "read_image", "video_reader",
@@ -36,15 +37,38 @@ def _open_container(path: Path):
     try:
         return av.open(str(path), mode="r")
     except av.error.InvalidDataError:
-        raise EmonbFormatError(path, "not a readable video file (invalid data; corrupt or not a video)") from None
+        why = "corrupt, truncated (an MP4/MOV cut before its index) or not a video"
+        raise EmonbFormatError(path, f"not a readable video file (invalid data: {why})") from None
     except av.error.FFmpegError as exc:
         raise EmonbFormatError(path, f"cannot be opened as a video: {exc}") from None
+
+
+def _decode_frames(container, stream):
+    """Decoded frames of ``stream``, packet by packet: a packet that fails to decode is skipped
+    (a decode generator would stop at the first error), and a read error ends the stream."""
+    import av
+
+    ffmpeg_error = av.error.FFmpegError  # bound now: at interpreter exit the module may be gone
+    try:
+        for pkt in container.demux(stream):
+            try:
+                frames = pkt.decode()
+            except ffmpeg_error:
+                continue
+            yield from frames
+    except ffmpeg_error:
+        return
 
 
 def _rotate(img: np.ndarray, rotation: int) -> np.ndarray:
     """Apply a display rotation (degrees counter-clockwise, as FFmpeg's display matrix)."""
     k = int(round(rotation / 90.0)) % 4
     return np.ascontiguousarray(np.rot90(img, k=k)) if k else img
+
+
+#: ``verify="auto"`` decodes every frame when a video is opened up to this many frames (about
+#: 3.5 min at 30 fps; a decoding pass costs about 1 s per 700 frames of 640x360 here)
+VERIFY_MAX_FRAMES = 6000
 
 
 class VideoReader:
@@ -72,9 +96,10 @@ class VideoReader:
         Display rotation in degrees (counter-clockwise) that is applied to every decoded frame.
     """
 
-    def __init__(self, path, *, cache_size: int = 32):
+    def __init__(self, path, *, cache_size: int = 32, verify: str = "auto"):
         self.path = check_file(path, what="video file")
         self.cache_size = int(cache_size)
+        self.verify = check_option("verify", verify, ("auto", "decode", "packets"))
         self._lock = threading.RLock()
         self._container = None
         self._decoder = None
@@ -84,6 +109,17 @@ class VideoReader:
 
     # -- metadata ----------------------------------------------------------------------------
     def _scan(self) -> None:
+        """Demux every packet and (``verify``) decode every video frame once, to learn what is there.
+
+        With decoding (``verify="decode"``, and ``"auto"`` for videos of at most
+        :data:`VERIFY_MAX_FRAMES` frames) the index (``pts``/``times``) holds the frames that
+        decode, not the frames the container lists: frames an edit list hides, frames of corrupt
+        packets and frames cut off by a truncated file are left out and counted in the flags
+        (``frames_listed``, ``frames_lost``, ``edit_list_frames``, ``decode_errors``,
+        ``truncated``). Without (``"packets"``, and ``"auto"`` for longer videos, where a decoding
+        pass would cost minutes) the index holds the frames whose packets are in the file, edit
+        lists and truncation still found; ``verified`` says which it was.
+        """
         import av
 
         c = _open_container(self.path)
@@ -91,50 +127,81 @@ class VideoReader:
             if not c.streams.video:
                 raise EmonbFormatError(self.path, "has no video stream")
             s = c.streams.video[0]
+            s.thread_type = "AUTO"
             self.time_base = s.time_base or Fraction(1, 90000)
             self.codec = s.codec_context.name
             start = c.start_time  # microseconds, over all streams
             self.container_start = (start / 1e6) if start is not None else 0.0
-            pts = []
-            n_corrupt = 0
-            try:
-                for pkt in c.demux(s):
-                    if pkt.size == 0:
-                        continue
-                    t = pkt.pts if pkt.pts is not None else pkt.dts
-                    if t is None:
-                        continue
-                    if pkt.is_corrupt:
-                        n_corrupt += 1
-                    pts.append(t)
-            except av.error.FFmpegError:
-                self.truncated = True  # keep what could be read
-            else:
-                self.truncated = False
-            self.n_corrupt_packets = n_corrupt
-            if not pts:
-                raise EmonbFileError(self.path, "contains no video frames (empty or truncated file)")
-            self.pts = np.unique(np.asarray(pts, dtype=np.int64))
-            self.times = self.pts.astype(np.float64) * float(self.time_base) - self.container_start
+            listed = int(s.frames or 0)
             rate = s.average_rate or s.guessed_rate
-            self.nominal_fps = float(rate) if rate else float("nan")
-            # decode the first frame only, to learn the display size and orientation
-            c.seek(0)
-            rot = 0
-            width, height = s.codec_context.width, s.codec_context.height
+            expected = listed or (c.duration / 1e6 * float(rate) if c.duration and rate else 0)
+            # "auto": decode unless the video is known to be long
+            decode_all = self.verify == "decode" or (self.verify == "auto" and not expected > VERIFY_MAX_FRAMES)
+            decoded, packet_pts, n_packets, n_discard, n_corrupt, n_errors = [], [], 0, 0, 0, 0
+            stream_end = -np.inf  # seconds: the latest packet end over all streams
+            rot, size = 0, None
+            truncated = False
+
+            def take(frames):
+                nonlocal rot, size
+                for fr in frames:
+                    if fr.pts is None:
+                        continue
+                    if size is None:
+                        rot = int(getattr(fr, "rotation", 0) or 0)
+                        size = (fr.width, fr.height)
+                    decoded.append(fr.pts)
+
             try:
-                for frame in c.decode(s):
-                    rot = int(getattr(frame, "rotation", 0) or 0)
-                    width, height = frame.width, frame.height
-                    break
+                for pkt in c.demux():
+                    if pkt.size and pkt.pts is not None and pkt.time_base is not None:
+                        end = (pkt.pts + (pkt.duration or 0)) * float(pkt.time_base)
+                        stream_end = max(stream_end, end)
+                    if pkt.stream.index != s.index:
+                        continue
+                    if pkt.size:
+                        n_packets += 1
+                        n_discard += bool(pkt.is_discard)
+                        n_corrupt += bool(pkt.is_corrupt)
+                        if not pkt.is_discard and pkt.pts is not None:
+                            packet_pts.append(pkt.pts)
+                    if not decode_all and size is not None:
+                        continue  # packets only: the first frame told the display size
+                    try:
+                        take(pkt.decode())  # the empty packet at the end flushes the decoder
+                    except av.error.FFmpegError:
+                        n_errors += 1
             except av.error.FFmpegError:
-                pass
-            self.rotation = rot % 360
-            if self.rotation in (90, 270):
-                width, height = height, width
-            self.width, self.height = int(width), int(height)
+                truncated = True  # keep what could be read
+            declared = c.duration / 1e6 if c.duration else None
+            fmt = c.format.name if c.format is not None else ""
+            coded_size = (s.codec_context.width, s.codec_context.height)
         finally:
             c.close()
+        if not decoded:
+            what = "no video frame decodes" if n_packets else "contains no video frames"
+            raise EmonbFileError(self.path, f"{what} (empty, truncated or corrupt file)")
+        self.verified = "decoded" if decode_all else "packets"
+        self.pts = np.unique(np.asarray(decoded if decode_all else packet_pts, dtype=np.int64))
+        self.times = self.pts.astype(np.float64) * float(self.time_base) - self.container_start
+        self.nominal_fps = float(rate) if rate else float("nan")
+        if listed and n_packets < listed:
+            truncated = True  # the container lists frames whose data is not in the file
+        if declared and np.isfinite(stream_end) and ("matroska" in fmt or "mov" in fmt):
+            step = 1.0 / self.nominal_fps if np.isfinite(self.nominal_fps) and self.nominal_fps > 0 else 0.1
+            if stream_end - self.container_start < declared - max(1.5 * step, 0.05):
+                truncated = True  # the header's duration is longer than the data in the file
+        self.frames_listed = max(listed, n_packets)
+        self.edit_list_frames = int(n_discard)
+        self.frames_lost = max(0, self.frames_listed - n_discard - self.n_frames)
+        self.decode_errors = int(n_errors)
+        self.truncated = bool(truncated)
+        self.n_corrupt_packets = int(n_corrupt)
+        width, height = size if size is not None else coded_size
+        self.rotation = rot % 360
+        if self.rotation in (90, 270):
+            width, height = height, width
+        self.width, self.height = int(width), int(height)
         if self.n_frames > 1:
             d = np.diff(self.times)
             span = float(self.times[-1] - self.times[0])
@@ -146,6 +213,32 @@ class VideoReader:
             self.variable_frame_rate = False
         if np.isfinite(self.nominal_fps) and abs(self.fps - self.nominal_fps) < 1e-3 * self.nominal_fps:
             self.fps = self.nominal_fps
+        if self.truncated or self.frames_lost:
+            warnings.warn(f"{self.path}: {self.loss_note()}", EmonbWarning, stacklevel=4)
+
+    @property
+    def flags(self) -> list[str]:
+        """What was lost or found damaged: ``truncated``, ``frames_lost``, ``corrupt_packets``."""
+        out = []
+        if self.truncated:
+            out.append("truncated")
+        if self.frames_lost:
+            out.append("frames_lost")
+        if self.n_corrupt_packets or self.decode_errors:
+            out.append("corrupt_packets")
+        return out
+
+    def loss_note(self) -> str:
+        """One sentence on what of the listed frames decodes."""
+        parts = []
+        if self.frames_lost:
+            parts.append(f"{self.n_frames} of the {self.frames_listed - self.edit_list_frames} frames it lists "
+                         f"decode ({self.frames_lost} lost to corrupt or missing data)")
+        else:
+            parts.append(f"all {self.n_frames} frames it lists decode")
+        if self.truncated:
+            parts.append("the file is truncated (it ends before the data its header announces)")
+        return "; ".join(parts) + "; the video node holds the frames that decode"
 
     @property
     def n_frames(self) -> int:
@@ -199,30 +292,53 @@ class VideoReader:
             if index in self._cache:
                 self._cache.move_to_end(index)
                 return self._cache[index]
-            self._ensure_open()
-            ahead = self._next_index is not None and 0 <= index - self._next_index < 48
-            if not ahead:
-                self._container.seek(int(self.pts[index]), stream=self._stream, backward=True, any_frame=False)
-                self._decoder = self._container.decode(self._stream)
-            target = int(self.pts[index])
-            try:
-                for fr in self._decoder:
-                    i = self._index_of_pts(fr.pts)
-                    if fr.pts is not None and fr.pts > target and i is None:
-                        break
-                    if i is None:
-                        continue
-                    self._next_index = i + 1
-                    if i >= index - 2:  # keep the neighbours, handy when stepping frame by frame
-                        self._remember(i, self._to_array(fr))
-                    if i >= index:
-                        break
-            except (av.error.FFmpegError, StopIteration):
-                self._decoder = None
-                self._next_index = None
-            if index not in self._cache:
-                raise EmonbFileError(self.path, f"frame {index} (t={self.times[index]:.3f} s) could not be decoded")
-            return self._cache[index]
+            # first from the nearest key frame (or on from the last frame decoded), then, if the
+            # seek failed or landed on damaged data, from the start of the file
+            for from_start in (False, True):
+                self._ensure_open()
+                ahead = self._next_index is not None and 0 <= index - self._next_index < 48
+                if from_start:
+                    self._restart()
+                elif not ahead or self._decoder is None:
+                    try:
+                        self._container.seek(int(self.pts[index]), stream=self._stream, backward=True,
+                                             any_frame=False)
+                        self._decoder = _decode_frames(self._container, self._stream)
+                    except av.error.FFmpegError:
+                        self._restart()
+                self._decode_up_to(index)
+                if index in self._cache:
+                    return self._cache[index]
+            raise EmonbFileError(self.path, f"frame {index} (t={self.times[index]:.3f} s) could not be decoded")
+
+    def _restart(self):
+        if self._container is not None:
+            self._container.close()
+        self._container = None
+        self._ensure_open()
+        self._decoder = _decode_frames(self._container, self._stream)
+        self._next_index = None
+
+    def _decode_up_to(self, index: int) -> None:
+        import av
+
+        target = int(self.pts[index])
+        try:
+            for fr in self._decoder:
+                i = self._index_of_pts(fr.pts)
+                if fr.pts is not None and fr.pts > target and i is None:
+                    break
+                if i is None:
+                    continue
+                self._next_index = i + 1
+                if i >= index - 2:  # keep the neighbours, handy when stepping frame by frame
+                    self._remember(i, self._to_array(fr))
+                if i >= index:
+                    return
+        except av.error.FFmpegError:
+            pass
+        self._decoder = None  # exhausted or broken: the next call seeks again
+        self._next_index = None
 
     def _remember(self, i, arr):
         self._cache[i] = arr
@@ -270,18 +386,17 @@ class VideoReader:
             s = c.streams.video[0]
             s.thread_type = "AUTO"
             if i0 > 0:
-                c.seek(int(self.pts[i0]), stream=s, backward=True, any_frame=False)
+                try:
+                    c.seek(int(self.pts[i0]), stream=s, backward=True, any_frame=False)
+                except av.error.FFmpegError:  # a damaged index: decode from the start instead
+                    c.close()
+                    c = _open_container(self.path)
+                    s = c.streams.video[0]
+                    s.thread_type = "AUTO"
             # frames go straight into a preallocated chunk array (no list of frames + np.stack copy)
             buf_t, buf_i, buf_f, k = [], [], None, 0
-            gen = c.decode(s)
-            while True:
-                try:
-                    fr = next(gen)
-                except StopIteration:
-                    break
-                except av.error.FFmpegError:
-                    # a corrupt packet: skip it and carry on with the next one
-                    continue
+            # packet by packet: a corrupt packet is skipped and decoding carries on with the next
+            for fr in _decode_frames(c, s):
                 i = self._index_of_pts(fr.pts)
                 if i is None or i < i0:
                     continue
@@ -338,17 +453,17 @@ class VideoReader:
 
 
 # -- lazy frames inside a Dataset ----------------------------------------------------------------
-_READERS_CACHE: dict[tuple[str, float], VideoReader] = {}
+_READERS_CACHE: dict[tuple[str, float, str], VideoReader] = {}
 
 
-def _cached_reader(path) -> VideoReader:
+def _cached_reader(path, verify: str = "auto") -> VideoReader:
     p = Path(path)
-    key = (str(p.resolve()), p.stat().st_mtime)
+    key = (str(p.resolve()), p.stat().st_mtime, verify)
     r = _READERS_CACHE.get(key)
     if r is None:
         if len(_READERS_CACHE) > 16:
             _READERS_CACHE.clear()
-        r = _READERS_CACHE[key] = VideoReader(p)
+        r = _READERS_CACHE[key] = VideoReader(p, verify=verify)
     return r
 
 
@@ -408,7 +523,7 @@ def attach_frames(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign(frames=_lazy_frames_variable(reader, ds["frame_index"].values))
 
 
-def load_video(path, *, t0: float = 0.0, frames: bool = True) -> xr.Dataset:
+def load_video(path, *, t0: float = 0.0, frames: bool = True, verify: str = "auto") -> xr.Dataset:
     """Open a video as a session node without decoding its frames.
 
     Parameters
@@ -419,13 +534,22 @@ def load_video(path, *, t0: float = 0.0, frames: bool = True) -> xr.Dataset:
         Offset of the video on the session clock, in seconds; added to ``time``.
     frames : bool
         Attach the lazily decoded ``frames(time, y, x, rgb)`` variable.
+    verify : {"auto", "decode", "packets"}
+        Decode every frame once now to index exactly the frames that decode (``"decode"``), or
+        index the frames whose packets are in the file (``"packets"``: fast, no decoding).
+        ``"auto"`` decodes videos of up to :data:`VERIFY_MAX_FRAMES` frames. ``attrs["verified"]``
+        records which.
 
     Returns
     -------
     xarray.Dataset
         Coordinates ``time`` (float64 s, from frame PTS, plus ``t0``) and ``frame_index(time)``;
         attrs ``fps``, ``width``, ``height``, ``path``, ``codec``, ``rotation``,
-        ``variable_frame_rate``, ``n_frames``, ``duration``, ``t0``.
+        ``variable_frame_rate``, ``n_frames``, ``duration``, ``t0``. Only frames that decode are
+        on ``time``; ``frames_listed`` (what the container lists), ``frames_lost`` (listed frames
+        that do not decode), ``edit_list_frames`` (frames an edit list hides), ``decode_errors``,
+        ``truncated`` and ``flags`` (comma-separated: ``truncated``, ``frames_lost``,
+        ``corrupt_packets``) say what was lost; an :class:`~emonb.errors.EmonbWarning` says it too.
 
     Examples
     --------
@@ -435,7 +559,7 @@ def load_video(path, *, t0: float = 0.0, frames: bool = True) -> xr.Dataset:
     p = check_file(path, what="video file")
     if p.suffix.lower() in IMAGE_EXTENSIONS:
         return load_image(p, t0=t0)
-    reader = _cached_reader(p)
+    reader = _cached_reader(p, check_option("verify", verify, ("auto", "decode", "packets")))
     t0 = float(t0)
     ds = xr.Dataset(
         coords={
@@ -448,7 +572,10 @@ def load_video(path, *, t0: float = 0.0, frames: bool = True) -> xr.Dataset:
             "width": reader.width, "height": reader.height, "rotation": reader.rotation,
             "n_frames": reader.n_frames, "duration": reader.duration,
             "variable_frame_rate": int(reader.variable_frame_rate), "truncated": int(reader.truncated),
-            "corrupt_packets": int(reader.n_corrupt_packets), "t0": t0,
+            "corrupt_packets": int(reader.n_corrupt_packets), "decode_errors": reader.decode_errors,
+            "frames_listed": int(reader.frames_listed), "frames_lost": int(reader.frames_lost),
+            "edit_list_frames": reader.edit_list_frames, "flags": ",".join(reader.flags), "t0": t0,
+            "verified": reader.verified,
         },
     )
     if not reader.variable_frame_rate:
@@ -477,7 +604,23 @@ def read_image(path) -> np.ndarray:
         raise EmonbFormatError(p, "is not a readable image") from None
     except (OSError, SyntaxError) as exc:
         raise EmonbFileError(p, f"image is truncated or corrupt ({exc})") from None
-    return image_to_rgb(np.asarray(im), mode=im.mode, path=p)
+    return image_to_rgb(np.asarray(_pil_plain_mode(im)), mode=im.mode, path=p)
+
+
+def _pil_plain_mode(im):
+    """A Pillow image in a mode whose array is gray, gray+alpha, RGB or RGBA values.
+
+    Palette images hold indices into their palette and CMYK/YCbCr/LAB/HSV images hold other
+    channels; read as arrays directly they give wrong colours (gray indices, an all-white face).
+    """
+    if im.mode in ("P", "PA"):
+        has_alpha = im.mode == "PA" or "transparency" in im.info
+        return im.convert("RGBA" if has_alpha else "RGB")
+    if im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX", "RGBa"):
+        return im.convert("RGB")
+    if im.mode == "La":
+        return im.convert("LA")
+    return im
 
 
 def image_to_rgb(arr: np.ndarray, *, mode: str | None = None, path=None) -> np.ndarray:
@@ -529,8 +672,8 @@ def load_image(path, *, t0: float = 0.0) -> xr.Dataset:
         coords={"time": ("time", [float(t0)], {"units": "s"}), "frame_index": ("time", [0])},
         attrs={"modality": "video", "path": str(p.resolve()), "codec": "image", "fps": float("nan"),
                "width": int(w), "height": int(h), "rotation": 0, "n_frames": 1, "duration": 0.0,
-               "variable_frame_rate": 0, "truncated": 0, "corrupt_packets": 0, "t0": float(t0),
-               "still_image": 1},
+               "variable_frame_rate": 0, "truncated": 0, "corrupt_packets": 0, "frames_listed": 1,
+               "frames_lost": 0, "flags": "", "t0": float(t0), "still_image": 1},
     )
 
 

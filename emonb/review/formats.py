@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import warnings
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_file, check_option
-from ..errors import EmonbFormatError, EmonbValueError
+from ..errors import EmonbFormatError, EmonbValueError, EmonbWarning
 
 FORMATS = ("csv", "bids", "eaf")
 EAF_LINGUISTIC_TYPE = "emonb-label"
@@ -75,7 +77,29 @@ def _write_bids(df: pd.DataFrame, path: Path):
     }, indent=2))
 
 
+# characters XML 1.0 cannot hold at all (not even as &#..; references): C0 controls but tab, newline
+# and carriage return; surrogates; U+FFFE and U+FFFF
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+class _XmlText:
+    """Replace what XML cannot hold by U+FFFD, counting the replacements."""
+
+    def __init__(self):
+        self.replaced = 0
+
+    def __call__(self, v) -> str:
+        s = "" if v is None else str(v)
+        s, n = _XML_BAD.subn("\ufffd", s)
+        self.replaced += n
+        return s
+
+
 def _write_eaf(df: pd.DataFrame, path: Path, *, session=None):
+    x = _XmlText()
+    df = df.copy()
+    for col in ("label", "reviewer", "session"):
+        df[col] = df[col].map(x)
     sessions = sorted(df["session"].unique())
     if len(sessions) > 1:
         raise EmonbValueError(f"an ELAN file holds one session; this store has {sessions}: pass session=...")
@@ -88,7 +112,7 @@ def _write_eaf(df: pd.DataFrame, path: Path, *, session=None):
     })
     header = ET.SubElement(root, "HEADER", {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"})
     prop = ET.SubElement(header, "PROPERTY", {"NAME": "emonb_session"})
-    prop.text = sessions[0] if sessions else (session or "")
+    prop.text = sessions[0] if sessions else x(session or "")
     last = ET.SubElement(header, "PROPERTY", {"NAME": "lastUsedAnnotationId"})
     last.text = str(len(df))
     time_order = ET.SubElement(root, "TIME_ORDER")
@@ -115,6 +139,10 @@ def _write_eaf(df: pd.DataFrame, path: Path, *, session=None):
             val.text = str(df.at[i, "label"])
     ET.SubElement(root, "LINGUISTIC_TYPE", {"LINGUISTIC_TYPE_ID": EAF_LINGUISTIC_TYPE,
                                             "TIME_ALIGNABLE": "true", "GRAPHIC_REFERENCES": "false"})
+    if x.replaced:
+        warnings.warn(f"{path}: {x.replaced} control character(s) that XML cannot hold (in labels, reviewer or "
+                      "session ids) were written as U+FFFD; the CSV and TSV exports keep them", EmonbWarning,
+                      stacklevel=4)
     ET.indent(root)
     ET.ElementTree(root).write(path, encoding="UTF-8", xml_declaration=True)
 
@@ -128,21 +156,37 @@ def import_annotations(store, path, *, session=None, reviewer=None, scheme=None,
         else:
             df = pd.read_csv(path, sep="," if fmt == "csv" else "\t", na_values=["n/a"], keep_default_na=True)
             rows = _rows_from_table(df, path, fmt)
-    except (pd.errors.ParserError, UnicodeDecodeError, ET.ParseError) as e:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ET.ParseError) as e:
         raise EmonbFormatError(path, f"cannot read annotations: {e}") from None
-    existing = {r["id"] for r in store.list(session=None, include_deleted=True)} if rows else set()
-    added = []
+    prepared = []
     for r in rows:
-        if r.get("id") in existing:
-            continue
-        sess = r.get("session") or session or store.session
-        rev = r.get("reviewer") or reviewer or store.reviewer
-        sch = r.get("scheme") if r.get("scheme") else scheme
-        added.append(store.add(r["onset"], duration=r["duration"], label=r["label"], scheme=sch,
-                               session=session or sess, reviewer=rev, intensity=r.get("intensity"),
-                               confidence=r.get("confidence"), note=r.get("note"), id=r.get("id"),
-                               _action="import"))
-    return added
+        try:
+            prepared.append(store._prepare_import(r, session=session, reviewer=reviewer, scheme=scheme))
+        except EmonbValueError as e:
+            raise EmonbFormatError(path, f"{r.get('_where', 'an annotation')}: {e}; nothing was imported") from None
+        if session:  # an explicit session= puts every row in that session
+            prepared[-1]["session"] = str(session)
+    return store._import_rows(prepared) if prepared else []
+
+
+def _number(rec, col, path, where, *, required=False):
+    """A numeric cell as float (None when empty), or a clear error naming the file and the row."""
+    v = _clean(rec.get(col))
+    if v is None:
+        if required:
+            raise EmonbFormatError(path, f"{where}: {col} is empty; it must be a number of seconds")
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise EmonbFormatError(path, f"{where}: {col} {v!r} is not a number") from None
+    if math.isnan(x):
+        if required:
+            raise EmonbFormatError(path, f"{where}: {col} is empty; it must be a number of seconds")
+        return None
+    if not math.isfinite(x):
+        raise EmonbFormatError(path, f"{where}: {col} {v!r} is not a finite number")
+    return x
 
 
 def _clean(v):
@@ -162,14 +206,20 @@ def _rows_from_table(df: pd.DataFrame, path: Path, fmt: str) -> list[dict]:
     if "duration" not in df and "offset" not in df:
         raise EmonbFormatError(path, "needs a duration or offset column")
     rows = []
-    for rec in df.to_dict("records"):
-        dur = _clean(rec.get("duration"))
-        if dur is None and _clean(rec.get("offset")) is not None:
-            dur = float(rec["offset"]) - float(rec["onset"])
-        r = {"onset": float(rec["onset"]), "duration": 0.0 if dur is None else float(dur),
-             "label": str(rec[label_col])}
-        for k in ("session", "reviewer", "scheme", "intensity", "confidence", "note"):
+    for i, rec in enumerate(df.to_dict("records")):
+        where = f"row {i + 1} (line {i + 2})"
+        onset = _number(rec, "onset", path, where, required=True)
+        dur = _number(rec, "duration", path, where)
+        if dur is None:
+            off = _number(rec, "offset", path, where)
+            if off is not None:
+                dur = off - onset
+        r = {"onset": onset, "duration": 0.0 if dur is None else dur,
+             "label": "" if _clean(rec[label_col]) is None else str(rec[label_col]), "_where": where}
+        for k in ("session", "reviewer", "scheme", "note"):
             r[k] = _clean(rec.get(k))
+        for k in ("intensity", "confidence"):
+            r[k] = _number(rec, k, path, where)
         r["id"] = _clean(rec.get("id", rec.get("annotation_id")))
         if r["session"] is not None:
             r["session"] = str(r["session"])
@@ -189,7 +239,11 @@ def _read_eaf(path: Path) -> list[dict]:
     slots = {}
     for ts in root.iter("TIME_SLOT"):
         v = ts.get("TIME_VALUE")
-        slots[ts.get("TIME_SLOT_ID")] = float(v) / 1000.0 if v is not None else None
+        try:
+            slots[ts.get("TIME_SLOT_ID")] = float(v) / 1000.0 if v is not None else None
+        except ValueError:
+            raise EmonbFormatError(path, f"time slot {ts.get('TIME_SLOT_ID')!r}: TIME_VALUE {v!r} is not a "
+                                         "number of milliseconds") from None
     session = None
     for p in root.iter("PROPERTY"):
         if p.get("NAME") == "emonb_session":
@@ -205,5 +259,6 @@ def _read_eaf(path: Path) -> list[dict]:
             if not val.strip():
                 continue
             rows.append({"onset": t1, "duration": max(0.0, t2 - t1), "label": val.strip(), "reviewer": reviewer,
-                         "session": session, "scheme": None})
+                         "session": session, "scheme": None,
+                         "_where": f"annotation {al.get('ANNOTATION_ID')!r} of tier {tier.get('TIER_ID')!r}"})
     return rows

@@ -70,6 +70,9 @@ CREATE TRIGGER IF NOT EXISTS annotations_no_delete BEFORE DELETE ON annotations
 """
 
 
+_NO_MATCH = object()
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
@@ -386,6 +389,70 @@ class AnnotationStore:
             raise
         return row
 
+    # ------------------------------------------------------------------ imports
+    def _prepare_import(self, r: dict, *, session=None, reviewer=None, scheme=None) -> dict:
+        """One imported row, validated like :meth:`add` (raises :class:`EmonbValueError`)."""
+        now = _now()
+        onset, duration = self._times(r.get("onset"), None, r.get("duration"))
+        return self._validate({
+            "id": r.get("id") or None, "session": r.get("session") or session or self.session,
+            "reviewer": r.get("reviewer") or reviewer or self.reviewer, "onset": onset, "duration": duration,
+            "label": r.get("label"), "scheme": r.get("scheme") if r.get("scheme") else scheme,
+            "intensity": r.get("intensity"), "confidence": r.get("confidence"), "note": r.get("note"),
+            "created": now, "updated": now, "deleted": 0, "version": 1})
+
+    @staticmethod
+    def _content_key(row) -> tuple:
+        """What makes two annotations the same one when neither file nor store has an id for it:
+        session, reviewer, onset and offset to the millisecond (the precision of ELAN files), label."""
+        onset, duration = float(row["onset"]), float(row["duration"])
+        return (str(row["session"]), str(row["reviewer"]), int(round(onset * 1000)),
+                int(round((onset + duration) * 1000)), str(row["label"]))
+
+    def _import_rows(self, rows: list[dict]) -> list[dict]:
+        """Insert prepared rows in one transaction, skipping those the store already holds.
+
+        A row is skipped when its id is in the store (deleted rows too), or, without an id, when
+        the store holds an annotation with the same content key (:meth:`_content_key`) and the
+        same note (any note when the file gives none). Each stored annotation answers for one
+        file row, so a file with two identical rows adds two the first time and none the next.
+        The transaction makes an import all or nothing: one killed midway leaves no partial
+        import behind, and a retry adds exactly what is missing.
+        """
+        def fn(conn):
+            sessions = sorted({r["session"] for r in rows})
+            known_ids, notes = set(), {}
+            for sess in sessions:
+                cur = conn.execute("SELECT id, session, reviewer, onset, duration, label, note FROM annotations "
+                                   "WHERE session=?", (sess,))
+                for rid, se, rev, on, du, lab, note in cur.fetchall():
+                    known_ids.add(rid)
+                    key = self._content_key({"session": se, "reviewer": rev, "onset": on, "duration": du,
+                                             "label": lab})
+                    notes.setdefault(key, []).append(note)
+            added = []
+            for r in rows:
+                if r["id"] is not None and (r["id"] in known_ids or
+                                            conn.execute("SELECT 1 FROM annotations WHERE id=?", (r["id"],)).fetchone()):
+                    continue
+                if r["id"] is None:
+                    have = notes.get(self._content_key(r), [])
+                    match = r["note"] if r["note"] in have else (
+                        (None if None in have else have[0]) if r["note"] is None and have else _NO_MATCH)
+                    if match is not _NO_MATCH:
+                        have.remove(match)
+                        continue
+                row = {**r, "id": r["id"] or uuid.uuid4().hex}
+                conn.execute(f"INSERT INTO annotations ({', '.join(COLUMNS)}) VALUES "
+                             f"({', '.join('?' * len(COLUMNS))})", [row[c] for c in COLUMNS])
+                conn.execute("INSERT INTO history (annotation_id, action, at, actor, before, after) "
+                             "VALUES (?, 'import', ?, ?, NULL, ?)",
+                             (row["id"], row["created"], row["reviewer"], json.dumps(row)))
+                known_ids.add(row["id"])
+                added.append(row)
+            return added
+        return self._write(fn)
+
     def _get_row(self, conn, id):
         cur = conn.execute(f"SELECT {', '.join(COLUMNS)} FROM annotations WHERE id=?", (id,))
         r = cur.fetchone()
@@ -564,7 +631,12 @@ class AnnotationStore:
                     scheme: str | None = None, format: str | None = None) -> list[dict]:
         """Add the annotations of a CSV, BIDS ``events.tsv`` or ELAN ``.eaf`` file; returns the new rows.
 
-        Rows whose id already exists in the store are skipped (importing twice adds nothing).
+        The import is one transaction (all rows or none) and idempotent: rows whose id is in the
+        store are skipped, and so are rows without an id (ELAN files, foreign CSV/TSV) whose
+        session, reviewer, onset, offset (to the millisecond), label and note match an annotation
+        already stored. Importing twice, or again after an interrupted import, adds nothing twice.
+        A row that cannot be read raises :class:`~emonb.errors.EmonbFormatError` naming the file
+        and the row, and nothing is added.
         """
         from .formats import import_annotations
 

@@ -44,19 +44,35 @@ class VaderRuntime:
         return self
 
     def predict(self, texts) -> np.ndarray:
-        """(n, 4) float32: negative, neutral, positive, compound; NaN rows for empty text."""
+        """(n, 4) float32: negative, neutral, positive, compound; NaN rows for text without words.
+
+        Empty cues, whitespace, punctuation or symbols only (``"..."``, ``"♪"``), ``None`` and NaN
+        have nothing to score: they get NaN, not a neutral 0.0.
+        """
         self.load()
         out = np.full((len(texts), 4), np.nan, np.float32)
         for i, t in enumerate(texts):
-            t = "" if t is None else str(t)
-            if not t.strip() or t.strip().lower() == "nan":
+            if t is None or (isinstance(t, float) and not np.isfinite(t)):
+                continue
+            t = str(t)
+            if not _has_words(t):
                 continue
             s = self.model_.polarity_scores(t)
+            if s["neg"] + s["neu"] + s["pos"] == 0:  # VADER found no token to score
+                continue
             out[i] = (s["neg"], s["neu"], s["pos"], s["compound"])
         return out
 
     def provenance(self) -> dict:
         return self.spec.provenance(device="cpu")
+
+
+def _has_words(t: str) -> bool:
+    """Whether ``t`` holds a letter or digit (and is not the "nan" of a missing table cell)."""
+    st = t.strip()
+    if not st or st.lower() == "nan":
+        return False
+    return any(ch.isalnum() for ch in st)
 
 
 def build_vader(spec, *, device="auto", **_):
@@ -91,7 +107,9 @@ def _resolve_transcript(src):
         if need:
             raise EmonbValueError(f"a transcript table needs text, start and end columns; missing {need}")
         src = xr.Dataset({
-            "text": ("segment", src[cols["text"]].astype(str).to_numpy(dtype=object)),
+            # missing text (None/NaN) is empty text, not the words "None"/"nan"
+            "text": ("segment", src[cols["text"]].map(lambda v: "" if v is None or (isinstance(v, float) and v != v)
+                                                      else str(v)).to_numpy(dtype=object)),
             "start": ("segment", pd.to_numeric(src[cols["start"]], errors="coerce").to_numpy(float)),
             "end": ("segment", pd.to_numeric(src[cols["end"]], errors="coerce").to_numpy(float)),
             "speaker": ("segment", (src[cols["speaker"]].astype(str) if "speaker" in cols
@@ -138,7 +156,8 @@ def analyze_text(src, *, model=DEFAULT_MODEL, rate: float = 10.0, progress: bool
     -------
     xr.Dataset
         On ``segment``: ``start``, ``end`` (s, session clock), ``text``, ``speaker``,
-        ``text_sentiment(segment)`` (VADER compound score in [-1, 1]; NaN for empty text),
+        ``text_sentiment(segment)`` (VADER compound score in [-1, 1]; NaN for a cue without words:
+        empty, whitespace, punctuation or symbols only),
         ``text_sentiment_scores(segment, polarity)`` (shares of negative/neutral/positive words).
         On ``time`` (float64 s, regular at ``rate``): ``text_valence(time)`` (compound score of the
         segment being spoken, mean where segments overlap, NaN between segments) and
@@ -153,7 +172,8 @@ def analyze_text(src, *, model=DEFAULT_MODEL, rate: float = 10.0, progress: bool
     tr = _resolve_transcript(src)
     spec = get_model(model)
     rt = spec.create()
-    texts = [str(t) if t is not None else "" for t in np.asarray(tr["text"].values, dtype=object)]
+    texts = ["" if t is None or (isinstance(t, float) and t != t) else str(t)
+             for t in np.asarray(tr["text"].values, dtype=object)]
     start = np.asarray(tr["start"].values, float)
     end = np.asarray(tr["end"].values, float)
     speaker = (np.asarray(tr["speaker"].values, dtype=object).astype(str) if "speaker" in tr.variables

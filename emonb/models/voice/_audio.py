@@ -2,7 +2,7 @@
 
 Channels are mixed down over the *live* channels only, so a stereo file with one dead channel
 keeps its level. Quality flags describe what was found (``no_audio``, ``silent``, ``too_short``,
-``clipping``, ``band_limited``, ``dead_channel``).
+``clipping``, ``band_limited``, ``dead_channel``, ``nan_samples``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ class AudioInput:
     source_rate: float = SR       # original sampling rate
     path: str | None = None
     flags: list[str] = field(default_factory=list)
+    #: True where a sample was NaN/inf in the input (such samples are set to 0), on the 16 kHz grid
+    bad: np.ndarray | None = None
 
     @property
     def duration(self) -> float:
@@ -33,7 +35,7 @@ class AudioInput:
 
 
 def _resample(y: np.ndarray, sr: float) -> np.ndarray:
-    if int(round(sr)) == SR:
+    if int(round(sr)) == SR or len(y) == 0:
         return y.astype(np.float32, copy=False)
     from scipy.signal import resample_poly
     from math import gcd
@@ -104,7 +106,7 @@ def _decode_file(p: Path) -> tuple[np.ndarray, float]:
     return np.concatenate(parts, axis=1), sr
 
 
-def _flags_for(y: np.ndarray, source_rate: float, flags: list[str]) -> list[str]:
+def _flags_for(y: np.ndarray, source_rate: float, flags: list[str], *, clipped: bool = False) -> list[str]:
     if len(y) == 0:
         flags.append("no_audio")
         return flags
@@ -113,11 +115,49 @@ def _flags_for(y: np.ndarray, source_rate: float, flags: list[str]) -> list[str]
     peak = float(np.max(np.abs(y)))
     if peak < 1e-4:
         flags.append("silent")
-    if np.mean(np.abs(y) >= 0.99) > 1e-3:
+    if clipped:
         flags.append("clipping")
     if source_rate < 16000:
         flags.append("band_limited")
     return flags
+
+
+def _bad_on_output(bad_in: np.ndarray, sr: float, n_out: int) -> np.ndarray | None:
+    """Map non-finite input samples to the 16 kHz grid, widened by the resampling filter's reach."""
+    idx = np.flatnonzero(bad_in)
+    if idx.size == 0:
+        return None
+    ratio = SR / float(sr)
+    pad = 0 if int(round(sr)) == SR else int(np.ceil(10 * max(1.0, 1.0 / ratio))) + 1
+    lo = np.clip(np.floor(idx * ratio).astype(np.int64) - pad, 0, n_out)
+    hi = np.clip(np.ceil((idx + 1) * ratio).astype(np.int64) + pad, 0, n_out)
+    d = np.zeros(n_out + 1, np.int64)
+    np.add.at(d, lo, 1)
+    np.add.at(d, hi, -1)
+    return np.cumsum(d)[:n_out] > 0
+
+
+def _prepare(x, sr: float, flags: list[str]):
+    """Channels x samples -> (16 kHz mono in [-1, 1], bad-sample mask, clipped).
+
+    NaN/inf samples are flagged (``nan_samples``) and set to 0 before any filtering, so they cannot
+    spread into their neighbours or read as loud sound; clipping is judged on the samples as given,
+    before resampling (a resampler's overshoot is not clipping in the recording).
+    """
+    from ...io.audio import clipping_of, is_clipped
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 2 and x.shape[0] > x.shape[-1]:  # (n, channels)
+        x = x.T
+    fin = np.isfinite(x)
+    bad_in = ~(fin.all(axis=0) if x.ndim == 2 else fin)
+    if bad_in.any():
+        flags.append("nan_samples")
+        x = np.where(fin, x, np.float32(0.0))
+    clipped = is_clipped(*clipping_of(x))
+    y = _resample(_mixdown(x, flags), sr)
+    y = np.clip(y, -1.0, 1.0).astype(np.float32, copy=False)
+    return y, _bad_on_output(bad_in, sr, len(y)), clipped
 
 
 def read_voice_input(src, *, sampling_rate: float | None = None) -> AudioInput:
@@ -135,10 +175,10 @@ def read_voice_input(src, *, sampling_rate: float | None = None) -> AudioInput:
     if isinstance(src, (str, os.PathLike)):
         p = check_file(src, what="audio or video file")
         x, sr = _decode_file(p)
-        x = _mixdown(x, flags)
-        y = _resample(x, sr)
-        y = np.nan_to_num(y, nan=0.0)
-        return AudioInput(y, 0.0, sr, str(p), _flags_for(y, sr, flags))
+        if x.size == 0:
+            raise EmonbFileError(p, "contains no audio samples (empty or truncated file)")
+        y, bad, clipped = _prepare(x, sr, flags)
+        return AudioInput(y, 0.0, sr, str(p), _flags_for(y, sr, flags, clipped=clipped), bad)
     if isinstance(src, xr.DataTree):
         if "audio" not in src.children:
             if "video" in src.children:
@@ -163,17 +203,17 @@ def read_voice_input(src, *, sampling_rate: float | None = None) -> AudioInput:
         if vals.ndim == 2:
             other = [d for d in da.dims if d != "time"]
             vals = np.asarray(da.transpose(*other, "time").values, np.float32)
-        x = _mixdown(vals, flags)
-        y = np.nan_to_num(_resample(x, float(sr)), nan=0.0)
+        y, bad, clipped = _prepare(vals, float(sr), flags)
         orig = float(src.attrs.get("original_sampling_rate") or sr)
-        return AudioInput(y, t0, orig, src.attrs.get("path"), _flags_for(y, orig, flags))
+        if "flags" in src.attrs:  # made by load_audio, which judged the decoded samples before resampling
+            clipped = "clipped" in str(src.attrs["flags"]).split(",")
+        return AudioInput(y, t0, orig, src.attrs.get("path"), _flags_for(y, orig, flags, clipped=clipped), bad)
     if isinstance(src, np.ndarray) or isinstance(src, (list, tuple)):
         if sampling_rate is None:
             raise EmonbValueError("a raw signal needs sampling_rate= (in Hz)")
         sr = check_positive("sampling_rate", sampling_rate)
-        x = _mixdown(np.asarray(src, np.float32), flags)
-        y = np.nan_to_num(_resample(x, sr), nan=0.0)
-        return AudioInput(y, 0.0, sr, None, _flags_for(y, sr, flags))
+        y, bad, clipped = _prepare(np.asarray(src, np.float32), sr, flags)
+        return AudioInput(y, 0.0, sr, None, _flags_for(y, sr, flags, clipped=clipped), bad)
     raise EmonbValueError(
         f"cannot read voice input of type {type(src).__name__}: pass a path, a signal with "
         "sampling_rate=, an audio node or a session tree"

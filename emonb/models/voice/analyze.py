@@ -89,6 +89,20 @@ def _snr_factor(snr_db):
     return 1.0 / (1.0 + np.exp(-(np.asarray(snr_db, float) - 10.0) / 3.0))
 
 
+def _bad_frames(bad, n: int) -> np.ndarray:
+    """Frames (10 ms hop, 25 ms window) whose window holds a flagged sample."""
+    from . import features as F
+
+    out = np.zeros(n, bool)
+    if bad is None or not np.any(bad):
+        return out
+    c = np.concatenate([[0], np.cumsum(bad, dtype=np.int64)])
+    centre = np.arange(n) * F.HOP
+    a = np.clip(centre - F.WIN // 2, 0, len(bad))
+    b = np.clip(centre + F.WIN // 2, 0, len(bad))
+    return (c[b] - c[a]) > 0
+
+
 def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 2.0, hop: float = 0.5,
                   vad_threshold: float = 0.5, sampling_rate: float | None = None, device: str = "auto",
                   progress: bool = True):
@@ -136,7 +150,10 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
         ``voice_segment_valence``, ``voice_functionals(segment, functional)``.
 
         Attributes record the models (``model``, ``model_version``, ``model_license``,
-        ``vad_model``...), ``device``, the parameters, ``t0``, ``snr_db`` and ``quality_flags``.
+        ``vad_model``...), ``device``, the parameters, ``t0``, ``snr_db`` and ``quality_flags``
+        (``nan_samples`` when the input held NaN/inf samples: frames that read them are NaN, never
+        speech; ``nan_samples_s`` says how many seconds). A file without samples raises
+        :class:`~emonb.errors.EmonbFileError`.
     """
     import xarray as xr
 
@@ -157,6 +174,12 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
     feats = _core.analyze_signal(audio.y, vad=vad_rt.spec, threshold=vad_threshold)
     n = len(feats["time"])
     time = audio.t0 + feats["time"].astype(np.float64)
+    # frames that read NaN/inf input samples (set to 0 before analysis): no speech, NaN results
+    bad_f = _bad_frames(audio.bad, n)
+    if bad_f.any():
+        for key in ("speech", "voiced", "voice"):
+            feats[key] = np.where(bad_f, False, feats[key])
+        feats["vad"] = np.where(bad_f, np.nan, feats["vad"]).astype(np.float32)
     speech = feats["speech"]
     vadp = feats["vad"]
     if audio.duration < 0.03:
@@ -236,6 +259,9 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
     seg_val, seg_aro = _valence_arousal(seg_probs, labels) if labels else (np.zeros(0), np.zeros(0))
 
     def var(data, units, long_name, dims=("time",), **extra):
+        if bad_f.any() and dims and dims[0] == "time" and np.asarray(data).dtype.kind == "f":
+            data = np.array(data, copy=True)
+            data[bad_f] = np.nan
         return xr.Variable(dims, data, {"units": units, "long_name": long_name, **extra})
 
     data_vars = {
@@ -286,6 +312,7 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
         "pitch_method": f"YIN ({F.PITCH_FMIN:g}-{F.PITCH_FMAX:g} Hz, aperiodicity < {F.VOICING_THRESHOLD})",
         "snr_db": snr_db, "noise_floor_dbfs": noise_floor, "duration": float(audio.duration),
         "quality_flags": ",".join(dict.fromkeys(flags)), "emotion_note": CALM_NOTE + " " + HONESTY_NOTE,
+        "nan_samples_s": float(audio.bad.sum()) / F.SR if audio.bad is not None else 0.0,
     })
     if audio.path:
         attrs["source"] = str(audio.path)
