@@ -42,6 +42,8 @@ CONSTRAINT_LINE = "-c ../requirements/constraints.txt"
 
 
 def _lock_pins() -> dict[str, str]:
+    if os.environ.get("EMONB_NEWEST_RELEASES") == "1":
+        pytest.skip("the newest-releases run (scripts/test_latest.sh) does not check the lock it may be rewriting")
     pins = {}
     for line in _requirement_lines(LOCK.read_text()):
         name, sep, version = line.partition("==")
