@@ -278,11 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                    help="where the neural networks run (default auto: a GPU when there is one)")
     z.add_argument("--quiet", action="store_true", help="no progress bars")
-    z.add_argument("--out", required=True, help="session store to write (.zarr): a new path, or a store emonb "
-                                                 "wrote (replaced only with --overwrite)")
-    z.add_argument("--overwrite", action="store_true",
-                   help="replace the store at --out if emonb wrote it (a file or folder emonb did not write is "
-                        "never replaced)")
+    _store_out_flags(z, "session store")
     _allow_outside_flag(z)
     z.set_defaults(func=_cmd_analyze)
     r = sub.add_parser("report", help="run the report notebook on a session and write one offline HTML file")
@@ -322,11 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--rate", type=float, required=True, help="grid rate in Hz")
     a.add_argument("--method", default="auto", choices=["auto", "linear", "nearest", "previous"],
                    help="resampling onto the grid (default auto: by each variable's kind)")
-    a.add_argument("--out", required=True, help="aligned grid store to write (.zarr): a new path, or a store emonb "
-                                                 "wrote (replaced only with --overwrite)")
-    a.add_argument("--overwrite", action="store_true",
-                   help="replace the store at --out if emonb wrote it (a file or folder emonb did not write is "
-                        "never replaced)")
+    _store_out_flags(a, "aligned grid store")
     _allow_outside_flag(a)
     a.set_defaults(func=_cmd_align)
     return ap
@@ -351,6 +343,14 @@ def cli_message(command: str, message: str) -> str:
     for api, flag in CLI_WORDS.get(command, {}).items():
         message = message.replace(api, flag)
     return message
+
+
+def _store_out_flags(parser, what: str):
+    parser.add_argument("--out", required=True, help=f"{what} to write (.zarr): a new path, or a store emonb "
+                                                     "wrote (replaced only with --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the store at --out if emonb wrote it (a file or folder emonb did not write "
+                             "is never replaced)")
 
 
 def _allow_outside_flag(parser):

@@ -131,27 +131,38 @@ class MiniXceptionModel(ModelRuntime):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probabilities (N, 7) for crops (N, 1, 64, 64) float32 in [-1, 1]."""
-        import torch
+        return torch_predict(self, x, softmax=False)
 
-        self.load()
-        x = np.asarray(x, np.float32)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.shape[0] == 0:
-            return np.zeros((0, len(self.spec.outputs)), np.float32)
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device_)
-        t = t.contiguous(memory_format=torch.channels_last)
-        on_cpu = str(self.device_).startswith("cpu") and self.cpu_threads > 0
-        before = torch.get_num_threads()
-        if on_cpu and before != self.cpu_threads:
-            torch.set_num_threads(self.cpu_threads)
-        try:
-            with torch.inference_mode():
-                out = self.model_(t)
-        finally:
-            if on_cpu and before != self.cpu_threads:
-                torch.set_num_threads(before)
-        return out.float().cpu().numpy()
+
+def torch_predict(runtime, x: np.ndarray, *, softmax: bool) -> np.ndarray:
+    """Run a loaded torch crop classifier (``runtime.model_``) on crops (N, 1, H, W) float32.
+
+    On the CPU it runs with ``runtime.cpu_threads`` torch threads (restored afterwards);
+    ``softmax`` turns the network's logits into probabilities.
+    """
+    import torch
+
+    runtime.load()
+    x = np.asarray(x, np.float32)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.shape[0] == 0:
+        return np.zeros((0, len(runtime.spec.outputs)), np.float32)
+    t = torch.from_numpy(np.ascontiguousarray(x)).to(runtime.device_)
+    t = t.contiguous(memory_format=torch.channels_last)
+    on_cpu = str(runtime.device_).startswith("cpu") and runtime.cpu_threads > 0
+    before = torch.get_num_threads()
+    if on_cpu and before != runtime.cpu_threads:
+        torch.set_num_threads(runtime.cpu_threads)
+    try:
+        with torch.inference_mode():
+            out = runtime.model_(t).float()
+            if softmax:
+                out = torch.softmax(out, dim=1)
+    finally:
+        if on_cpu and before != runtime.cpu_threads:
+            torch.set_num_threads(before)
+    return out.cpu().numpy()
 
 
 def build_mini_xception(spec, *, device: str = "auto", cpu_threads: int = 1, **_) -> MiniXceptionModel:

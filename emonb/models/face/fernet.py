@@ -127,25 +127,9 @@ class FerNetModel(ModelRuntime):
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probabilities (N, 7) for crops (N, 1, 48, 48) float32 in [-1, 1]."""
-        torch = _torch()
-        self.load()
-        x = np.asarray(x, np.float32)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.shape[0] == 0:
-            return np.zeros((0, len(self.spec.outputs)), np.float32)
-        t = torch.from_numpy(np.ascontiguousarray(x)).to(self.device_).contiguous(memory_format=torch.channels_last)
-        on_cpu = str(self.device_).startswith("cpu") and self.cpu_threads > 0
-        before = torch.get_num_threads()
-        if on_cpu and before != self.cpu_threads:
-            torch.set_num_threads(self.cpu_threads)
-        try:
-            with torch.inference_mode():
-                out = torch.softmax(self.model_(t).float(), dim=1)
-        finally:
-            if on_cpu and before != self.cpu_threads:
-                torch.set_num_threads(before)
-        return out.cpu().numpy()
+        from .expression import torch_predict
+
+        return torch_predict(self, x, softmax=True)
 
 
 def build_fernet(spec, *, device: str = "auto", cpu_threads: int = 1, **_) -> FerNetModel:
