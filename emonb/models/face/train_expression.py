@@ -62,6 +62,9 @@ RECIPES: dict[str, Recipe] = {
     "ls": Recipe("ls", notes="hard FER2013 labels with label smoothing 0.1"),
     "ferplus": Recipe("ferplus", label_smoothing=0.0, ferplus_weight=0.5,
                       notes="half FER2013 label, half FER+ crowd-vote distribution"),
+    "ls-light": Recipe("ls-light", dropout=0.2, scale=(0.9, 1.1), rotate_deg=10.0, shift=0.06, photometric=0.5,
+                       equalize=0.15, blur=0.1, occlude=0.15,
+                       notes="hard FER2013 labels, label smoothing 0.1, lighter augmentation and dropout"),
     "ferplus-wide": Recipe("ferplus-wide", label_smoothing=0.0, ferplus_weight=0.5, widths=(32, 64, 128, 256),
                            notes="as ferplus, wider stages"),
 }
