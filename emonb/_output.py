@@ -60,7 +60,8 @@ def staging_path(final, kind: str = "partial") -> Path:
 def store_marker(kind: str) -> dict:
     from ._version import __version__
 
-    return {"emonb_store": kind, "emonb_version": __version__,
+    # every chunk is written (emonb.session._write_zarr), so a chunk missing later is damage
+    return {"emonb_store": kind, "emonb_version": __version__, "all_chunks_written": True,
             "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -271,7 +272,9 @@ def mark_store(path, kind: str = "session") -> None:
     """Add the marker to an emonb store updated in place (stores from older versions have none)."""
     p = _abs(path)
     if not (p / STORE_MARKER).is_file():
-        (p / STORE_MARKER).write_text(json.dumps(store_marker(kind), indent=1))
+        marker = store_marker(kind)
+        marker["all_chunks_written"] = False  # the older parts of this store may have skipped empty chunks
+        (p / STORE_MARKER).write_text(json.dumps(marker, indent=1))
 
 
 # -- single files (reports and their sidecars) -----------------------------------------------------------

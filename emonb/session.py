@@ -496,6 +496,8 @@ def open_source(src, *, allow_outside: bool | None = None, **load_options) -> xr
 _CHUNK_SAMPLES = 1 << 18
 #: zarr v2 layout: readable by every zarr implementation, with consolidated metadata and strings.
 ZARR_FORMAT = 2
+#: key of the store marker saying every chunk was written (a missing one is damage)
+ALL_CHUNKS_WRITTEN = "all_chunks_written"
 
 
 def _for_storage(ds: xr.Dataset) -> xr.Dataset:
@@ -532,7 +534,9 @@ def _write_zarr(obj, path: Path, mode: str) -> None:
     from ._output import quiet_markers
 
     with quiet_markers():
-        obj.to_zarr(path, mode=mode, consolidated=True, zarr_format=ZARR_FORMAT)
+        # every chunk is written, all-NaN ones too, so that a chunk missing later is damage, never
+        # "zarr skipped an empty chunk" (the store's marker records it: ALL_CHUNKS_WRITTEN)
+        obj.to_zarr(path, mode=mode, consolidated=True, zarr_format=ZARR_FORMAT, write_empty_chunks=True)
 
 
 def _storage_tree(tree: xr.DataTree) -> xr.DataTree:
@@ -700,13 +704,19 @@ def _check_store(p: Path) -> dict[str, dict[str, str]]:
                                       "when it is read; emonb does not read such stores",
                                    "re-create the store with emonb from its source files")
     damaged: dict[str, dict[str, str]] = {}
+    complete = _all_chunks_written(p)
     for a, m in arrays.items():
-        # a missing chunk reads as the fill value; only NaN can say "no data": a missing chunk of
-        # integers or strings reads as 0 or "" and is what zarr writes for a chunk of zeros/empties
-        if str(m.get("fill_value")) != "NaN":
+        # a missing chunk reads as the fill value. A store written with every chunk (emonb's own,
+        # since ALL_CHUNKS_WRITTEN) has none missing unless damaged; in an older store only NaN can
+        # say "no data": a missing chunk of integers or strings is what zarr skips for zeros/empties
+        if not complete and str(m.get("fill_value")) != "NaN":
             continue
         missing, total = _missing_chunks(p / a, m)
         if not missing:
+            continue
+        if complete:
+            damaged.setdefault(a.rpartition("/")[0], {})[a.rpartition("/")[2]] = (
+                f"{missing} of {total} chunk(s) missing from the store (read as fill value/NaN)")
             continue
         node, _, var = a.rpartition("/")
         attrs = meta.get(f"{a}/.zattrs") or {}
@@ -724,6 +734,17 @@ def _check_store(p: Path) -> dict[str, dict[str, str]]:
                       f"{lines}. The store was damaged (deleted files, an incomplete copy); it is flagged "
                       "'missing_chunks'", EmonbWarning, stacklevel=3)
     return damaged
+
+
+def _all_chunks_written(p: Path) -> bool:
+    """Whether emonb's marker in the store says every chunk was written (see :func:`_write_zarr`)."""
+    from ._output import STORE_MARKER
+
+    try:
+        marker = json.loads((p / STORE_MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(marker, dict) and bool(marker.get(ALL_CHUNKS_WRITTEN))
 
 
 def _metadata_on_disk(p: Path) -> dict:

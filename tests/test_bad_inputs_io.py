@@ -474,3 +474,20 @@ def test_non_numeric_onset_in_a_csv_is_a_clear_error(tmp_path):
     pd.DataFrame({"onset": [1.0], "duration": [-1.0], "label": ["a"]}).to_csv(tmp_path / "neg.csv", index=False)
     with pytest.raises(EmonbFormatError, match="neg.csv.*row 1.*duration"):
         s.import_file(tmp_path / "neg.csv")
+
+
+def test_a_chunk_missing_from_an_emonb_store_is_damage_even_when_it_held_no_data(tmp_path):
+    """emonb writes every chunk (all-NaN ones too), so a missing chunk of a no-face result is damage."""
+    import shutil
+
+    face = xr.Dataset({"face_valence": (("time",), np.full(300, np.nan))},
+                      coords={"time": np.arange(300) / 10.0}, attrs={"modality": "face"})
+    from emonb.session import make_tree
+
+    store = eb.save_session(make_tree({"face": face}, {"session_id": "s"}), tmp_path / "s.zarr")
+    chunks = [f for f in (store / "face" / "face_valence").iterdir() if not f.name.startswith(".")]
+    assert chunks, "the all-NaN variable's chunks were not written"
+    shutil.move(str(chunks[0]), tmp_path / "gone")
+    with pytest.warns(EmonbWarning, match="chunks are missing"):
+        back = eb.open_session(store)
+    assert "missing_chunks" in back["face"].attrs.get("flags", "")
