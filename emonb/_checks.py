@@ -47,7 +47,7 @@ def check_file(path, *, what: str = "file") -> Path:
     if not p.exists():
         raise EmonbFileError(p, f"{what} not found")
     if p.is_dir():
-        raise EmonbFileError(p, f"expected a {what} but found a folder")
+        raise EmonbFileError(p, f"expected {'an' if what[:1] in 'aeiou' else 'a'} {what} but found a folder")
     if p.stat().st_size == 0:
         raise EmonbFileError(p, f"{what} is empty (0 bytes)")
     return p

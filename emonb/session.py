@@ -638,15 +638,16 @@ def open_session(path, *, load: bool = False) -> xr.DataTree:
             tree = xr.open_datatree(p, engine="zarr", chunks=None, consolidated=None)
     except Exception as exc:
         raise EmonbFormatError(p, f"not a readable emonb session store: {exc}") from None
-    if load:
-        try:
-            tree = tree.load()
-        except Exception as exc:
-            raise EmonbFileError(p, f"stored data cannot be decoded (a damaged chunk?): "
-                                    f"{type(exc).__name__}: {exc}") from None
     d = {}
     for node in tree.subtree:
-        ds = _from_storage(node.to_dataset(inherit=False))
+        ds = node.to_dataset(inherit=False)
+        if load:  # per node: DataTree.load() leaves arrays that are not dask arrays lazy
+            try:
+                ds = ds.load()
+            except Exception as exc:
+                raise EmonbFileError(p, f"stored data cannot be decoded (a damaged chunk?): "
+                                        f"{type(exc).__name__}: {exc}") from None
+        ds = _from_storage(ds)
         name = node.path if node.path != "" else "/"
         for var, note in damaged.get(name.strip("/"), {}).items():
             if var in ds.variables:

@@ -66,8 +66,9 @@ def read_audio(path, *, sr: int | None = 16000, mono: bool = True, stream: int =
         in_sr = int(s.codec_context.sample_rate or s.rate or 0)
         channels = int(s.codec_context.channels or 1)
         out_sr = int(check_positive("sr", sr)) if sr is not None else in_sr
-        layout = "mono" if mono else None
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=out_sr)
+        # channels are kept through the resampler and averaged below: FFmpeg's own mono downmix
+        # adds channels at -3 dB each, so a stereo recording peaking at 0.9 came out clipped
+        resampler = av.AudioResampler(format="fltp", layout=None, rate=out_sr)
         chunks = []
         first_pts_time = None
         truncated = False

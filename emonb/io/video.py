@@ -556,8 +556,9 @@ def load_video(path, *, t0: float = 0.0, frames: bool = True, verify: str = "aut
     >>> video = eb.load_video("clip.mp4")                 # doctest: +SKIP
     >>> img = video.emonb.frame_at(1.5)                   # doctest: +SKIP
     """
-    p = check_file(path, what="video file")
-    if p.suffix.lower() in IMAGE_EXTENSIONS:
+    is_image = Path(path).suffix.lower() in IMAGE_EXTENSIONS
+    p = check_file(path, what="image file" if is_image else "video file")
+    if is_image:
         return load_image(p, t0=t0)
     reader = _cached_reader(p, check_option("verify", verify, ("auto", "decode", "packets")))
     t0 = float(t0)

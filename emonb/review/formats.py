@@ -249,16 +249,26 @@ def _read_eaf(path: Path) -> list[dict]:
         if p.get("NAME") == "emonb_session":
             session = p.text
     rows = []
+    unaligned = 0
     for tier in root.iter("TIER"):
         reviewer = tier.get("ANNOTATOR") or tier.get("TIER_ID")
         for al in tier.iter("ALIGNABLE_ANNOTATION"):
-            t1, t2 = slots.get(al.get("TIME_SLOT_REF1")), slots.get(al.get("TIME_SLOT_REF2"))
+            refs = al.get("TIME_SLOT_REF1"), al.get("TIME_SLOT_REF2")
+            unknown = [r for r in refs if r not in slots]
+            if unknown:
+                raise EmonbFormatError(path, f"annotation {al.get('ANNOTATION_ID')!r} of tier {tier.get('TIER_ID')!r} "
+                                             f"refers to time slot {unknown[0]!r}, which the file does not define")
+            t1, t2 = slots[refs[0]], slots[refs[1]]
             if t1 is None or t2 is None:
-                continue  # unaligned slot: no time to put it at
+                unaligned += 1  # unaligned slot: no time to put it at
+                continue
             val = al.findtext("ANNOTATION_VALUE") or ""
             if not val.strip():
                 continue
             rows.append({"onset": t1, "duration": max(0.0, t2 - t1), "label": val.strip(), "reviewer": reviewer,
                          "session": session, "scheme": None,
                          "_where": f"annotation {al.get('ANNOTATION_ID')!r} of tier {tier.get('TIER_ID')!r}"})
+    if unaligned:
+        warnings.warn(f"{path}: {unaligned} annotation(s) on unaligned time slots (no TIME_VALUE) were not "
+                      "imported", EmonbWarning, stacklevel=3)
     return rows
