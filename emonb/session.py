@@ -24,7 +24,7 @@ import xarray as xr
 from . import accessor as _accessor  # noqa: F401  (registers .emonb)
 from ._checks import check_file, check_option
 from ._version import __version__
-from .errors import EmonbFileError, EmonbFormatError, EmonbValueError
+from .errors import EmonbError, EmonbFileError, EmonbFormatError, EmonbValueError
 
 __all__ = ["load_session", "sample_session", "save_session", "open_session", "summarize",
            "resolve_node", "node_summary", "load_manifest", "shift", "SAMPLE_DIR", "make_tree",
@@ -624,8 +624,10 @@ def open_session(path, *, load: bool = False) -> xr.DataTree:
     - chunks missing from float arrays that cannot legitimately be all-NaN (time coordinates, the
       recordings' own samples, arrays with some chunks present) give an
       :class:`~emonb.errors.EmonbWarning`, the variable attr ``missing_chunks`` and a
-      ``missing_chunks:<variable>`` entry in the node's ``flags``. (zarr does not store a chunk
-      that holds only the fill value, so an all-NaN result variable without chunks is not damage.)
+      ``missing_chunks:<variable>`` entry in the node's ``flags``; in a store emonb wrote with every
+      chunk (its marker says ``all_chunks_written``) any missing chunk is damage;
+    - a chunk that fails to decode raises :class:`~emonb.errors.EmonbFileError` when its values are
+      read (at once with ``load=True``), never a codec's own error.
     """
     p = Path(path)
     if not p.exists():
@@ -647,6 +649,8 @@ def open_session(path, *, load: bool = False) -> xr.DataTree:
             except Exception as exc:
                 raise EmonbFileError(p, f"stored data cannot be decoded (a damaged chunk?): "
                                         f"{type(exc).__name__}: {exc}") from None
+        else:
+            ds = _guard_lazy(ds, p)
         ds = _from_storage(ds)
         name = node.path if node.path != "" else "/"
         for var, note in damaged.get(name.strip("/"), {}).items():
@@ -656,6 +660,42 @@ def open_session(path, *, load: bool = False) -> xr.DataTree:
                 ds.attrs["flags"] = sep.join(f for f in (ds.attrs.get("flags", ""), f"missing_chunks:{var}") if f)
         d[name] = ds
     return xr.DataTree.from_dict(d)
+
+
+def _guard_lazy(ds: xr.Dataset, store: Path) -> xr.Dataset:
+    """``ds`` with every lazily read variable wrapped, so that a chunk that fails to decode when its
+    values are first read raises an :class:`~emonb.errors.EmonbFileError` naming the store."""
+    from xarray.backends.common import BackendArray
+    from xarray.core import indexing
+
+    class Guarded(BackendArray):
+        def __init__(self, inner, name):
+            self.inner, self.name = inner, name
+            self.shape, self.dtype = inner.shape, inner.dtype
+
+        def __getitem__(self, key):
+            try:
+                return self.inner[key]
+            except EmonbError:
+                raise
+            except Exception as exc:  # numcodecs/blosc/zarr errors on a damaged chunk
+                raise EmonbFileError(store, f"variable {self.name!r}: stored data cannot be decoded (a damaged "
+                                            f"chunk?): {type(exc).__name__}: {exc}") from None
+
+    def backend(data):
+        while not isinstance(data, BackendArray) and hasattr(data, "array"):
+            data = data.array
+        return data if isinstance(data, BackendArray) else None
+
+    updates, coords = {}, {}
+    for name, var in ds.variables.items():
+        inner = None if name in ds.indexes else backend(var._data)
+        if inner is None:
+            continue
+        wrapped = xr.Variable(var.dims, indexing.LazilyIndexedArray(Guarded(inner, name)), attrs=var.attrs,
+                              encoding=var.encoding)
+        (coords if name in ds.coords else updates)[name] = wrapped
+    return ds.assign(updates).assign_coords(coords) if updates or coords else ds
 
 
 #: codecs that can run code when data is decoded
