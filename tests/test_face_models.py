@@ -504,3 +504,29 @@ def test_parallel_is_checked_and_ignored_without_threads():
     with pytest.raises(EmonbValueError, match="parallel"):
         eb.analyze_face(frames, fps=10.0, progress=False, parallel=0)
     assert eb.analyze_face(frames, fps=10.0, progress=False, parallel=3).attrs["parallel"] == 1  # arrays: one
+
+
+# -- emonb's own expression network ------------------------------------------------------------------
+def test_fernet_ships_with_calibrated_weights_and_its_card():
+    spec = eb.models.get_model("emonb-fernet")
+    assert spec.check_weights().exists() and spec.input_size == (48, 48)
+    rt = spec.create(device="cpu")
+    assert 0.5 < rt.temperature < 3.0 and rt.temperature != 1.0   # fitted on the validation split
+    card = json.loads((eb.models.WEIGHTS_DIR / "emonb_fernet_fer.json").read_text())
+    assert card["weights_sha256"] == spec.sha256
+    assert card["validation"]["ece"] < card["validation_uncalibrated"]["ece"]
+    prov = (eb.models.WEIGHTS_DIR / "PROVENANCE.md").read_text()
+    assert "emonb_fernet_fer.pt" in prov and spec.sha256 in prov
+    p = rt.predict(np.random.default_rng(0).uniform(-1, 1, (3, 1, 48, 48)).astype(np.float32))
+    assert p.shape == (3, 7) and np.allclose(p.sum(1), 1, atol=1e-5)
+
+
+def test_full_crops_of_48_pixels_go_in_unchanged():
+    """faces='full' on 48x48 crops gives exactly what the network gives on the crops themselves."""
+    from emonb.models.face.expression import predict_expression
+
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, (5, 48, 48)).astype(np.uint8)
+    ds = eb.predict_face_images(crops, faces="full", model={"expression": "emonb-fernet"}, progress=False)
+    rt = eb.models.get_model("emonb-fernet").create(device="cpu")
+    np.testing.assert_allclose(ds.face_emotion.isel(face=0).values, predict_expression(rt, crops), atol=1e-6)

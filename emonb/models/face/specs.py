@@ -5,6 +5,7 @@ No import of torch or mediapipe here: a spec is plain data, its runtime is built
 
 from __future__ import annotations
 
+from ...schema import EMOTIONS
 from ..spec import ModelSpec
 
 FACE_MESH = ModelSpec(
@@ -58,6 +59,34 @@ MINI_XCEPTION = ModelSpec(
                "sad": "sadness", "surprise": "surprise", "neutral": "neutral"},
 )
 
+FER_NET = ModelSpec(
+    name="emonb-fernet",
+    modality="face",
+    task="expression",
+    runtime="torch",
+    factory="emonb.models.face.fernet:build_fernet",
+    outputs=EMOTIONS,
+    version="1",
+    weights="emonb_fernet_fer.pt",
+    sha256="6ab57459bbb09439066e35139e93285e5fe57ccac0701a835ad3a5305c9d48ed",
+    license="MIT (weights trained by emonb; FER2013 images are research-use data, see training_data)",
+    citation=("Trained by the emonb developers (scripts/train_face_expression.py, recipe 'ls-light'). Data: "
+              "Goodfellow et al. (2013) Challenges in Representation Learning (FER2013); Barsoum et al. (2016) "
+              "Training Deep Networks for Facial Expression Recognition with Crowd-Sourced Label Distribution "
+              "(FER+ votes, MIT)."),
+    training_data=("FER2013 Training (27,549 48x48 gray web images; research-use challenge data without a "
+                   "licence, images copyright of their owners) with FER+ crowd votes (MIT), images that "
+                   "duplicate PrivateTest removed; validated and calibrated on PublicTest deduplicated "
+                   "against Training (3,191 images). SHA-256 of the pack: 24dd3dad4a57e2a6da3c2104a64d6e15a1f1823af571cd7ef954975603eb7504."),
+    limitations='Measured here on FER2013 PublicTest deduplicated against Training (3191 images): accuracy 0.636, balanced accuracy 0.544, ECE 0.033 before and 0.023 after temperature scaling (T=0.86); recall anger 0.61, disgust 0.05, fear 0.32, happiness 0.86, sadness 0.54, surprise 0.80, neutral 0.62; 0.615 after histogram equalisation. Trained on low-resolution, noisily labelled web images that under-represent disgust and fear and some demographics; a label describes an expression, not a felt emotion; weak on subtle, non-frontal or occluded faces.',
+    description=("emonb's expression network: a small residual CNN (stem, three residual stages, 1x1 head) on a "
+                 "48x48 gray aligned crop, with the temperature fitted on the validation split built in, so "
+                 "its probabilities are calibrated."),
+    input_size=(48, 48),
+    label_map={e: e for e in EMOTIONS},
+    params={"widths": [32, 48, 96, 192], "blocks": [1, 1, 1], "head": 256},
+)
+
 AU_RULES = ModelSpec(
     name="emonb-au-blendshape-rules",
     modality="face",
@@ -78,4 +107,4 @@ AU_RULES = ModelSpec(
     description="Facial action unit intensities (0-1) derived from blendshapes and mesh geometry.",
 )
 
-SPECS = [FACE_MESH, MINI_XCEPTION, AU_RULES]
+SPECS = [FACE_MESH, FER_NET, MINI_XCEPTION, AU_RULES]
