@@ -21,12 +21,13 @@ def shared_data() -> Path:
 
 
 def write_video(path, *, times=None, n=30, fps=30, size=(64, 48), rotation=0, values=None,
-                codec="libx264", frame_fn=None):
+                codec="libx264", frame_fn=None, container_options=None):
     """Write a small real video file with PyAV.
 
     Each frame is a flat gray level (``values[i]``, default the frame index scaled) with a white
     square in its top-left corner (to check rotation). ``times`` (seconds) gives each frame's PTS,
-    so variable frame rates can be written.
+    so variable frame rates can be written. ``container_options`` go to the muxer (e.g.
+    ``{"movflags": "faststart"}`` puts an MP4's index before its data).
     """
     import av
 
@@ -36,7 +37,7 @@ def write_video(path, *, times=None, n=30, fps=30, size=(64, 48), rotation=0, va
     times = np.asarray(times, float)
     if values is None:
         values = np.linspace(10, 240, times.size)
-    out = av.open(str(path), "w")
+    out = av.open(str(path), "w", options=container_options or {})
     s = out.add_stream(codec, rate=fps)
     s.width, s.height, s.pix_fmt = w, h, "yuv420p"
     tb = Fraction(1, 1000)
