@@ -58,6 +58,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "review": ("emonb.review", None),
     "widgets": ("emonb.widgets", None),
     "batch": ("emonb.batch", None),
+    "subjects": ("emonb.subjects", None),
 }
 
 __all__ = sorted(

@@ -57,6 +57,20 @@ def _with_record(attrs: dict, record: dict) -> dict:
     return attrs
 
 
+def _with_subjects(face: xr.Dataset, video) -> xr.Dataset:
+    """The face result with its subjects (:func:`emonb.subjects.assign_subjects`); unchanged, with a
+    warning, where they cannot be assigned (a face result without time, say)."""
+    from .subjects import assign_subjects
+
+    if "time" not in face.dims or "face_box" not in face:
+        return face
+    try:
+        return assign_subjects(face, video=video if video is not None and video.attrs.get("path") else None)
+    except EmonbError as exc:
+        warnings.warn(f"face analysis: subjects not assigned: {exc}", EmonbWarning, stacklevel=3)
+        return face
+
+
 def _function(spec: str):
     import importlib
 
@@ -90,6 +104,8 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
     xarray.DataTree
         A new tree: the input nodes plus one result node per step that ran; the root's
         ``attrs["analysis"]`` (JSON) records, per step, its status, seconds and error if any.
+        The face result carries its subjects (:func:`emonb.subjects.assign_subjects`: the
+        ``subject`` coordinate, ``face_subject``, ``attrs["main_subject"]``).
     """
     if not isinstance(tree, xr.DataTree):
         raise EmonbValueError(f"analyze needs a session DataTree, got {type(tree).__name__}")
@@ -142,6 +158,8 @@ def analyze(tree: xr.DataTree, modalities: Sequence[str] = ("face", "voice", "ph
             continue
         if isinstance(result, xr.DataTree):
             result = result.to_dataset()
+        if m == "face":
+            result = _with_subjects(result, nodes.get("video"))
         nodes[out_node] = result
         produced.add(out_node)
         record[m] = {"status": "ok", "node": out_node, "seconds": round(time.perf_counter() - t0, 3),

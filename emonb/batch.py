@@ -76,6 +76,9 @@ class SessionResult:
     step_errors : str
         Analysis steps that failed while the session still finished (``"face: ..."``), see
         ``attrs["analysis"]`` in the store.
+    subjects : str
+        The people in view and their share of the analysed frames (``"S1 62%; S2 38%"``), from the
+        face analysis (:func:`emonb.subjects.subject_shares`); empty without one.
     warnings : tuple of str
         Distinct warnings raised while the session ran.
     worker : str
@@ -92,6 +95,7 @@ class SessionResult:
     report: str = ""
     error: str = ""
     step_errors: str = ""
+    subjects: str = ""
     warnings: tuple = field(default_factory=tuple)
     worker: str = ""
 
@@ -455,11 +459,23 @@ def _step_errors(tree) -> str:
     return "; ".join(f"{k}: {v.get('error', '')}" for k, v in rec.items() if v.get("status") == "failed")
 
 
+def _subjects(tree) -> str:
+    """``"S1 62%; S2 38%"`` for the summary (empty without a face analysis)."""
+    if "face" not in tree.children:
+        return ""
+    face = tree["face"].to_dataset()
+    if "face_box" not in face or "time" not in face.dims:
+        return ""
+    from .subjects import subject_shares
+
+    return subject_shares(face) or "no face found"
+
+
 def _run_session(job: dict) -> dict:
     """Run one session end to end; never raises (the error goes into the returned record)."""
     t0 = time.perf_counter()
     rec = {"session_id": job["session_id"], "source": job["source"], "kind": job["kind"],
-           "status": "failed", "store": "", "report": "", "error": "", "step_errors": "",
+           "status": "failed", "store": "", "report": "", "error": "", "step_errors": "", "subjects": "",
            "warnings": (), "worker": ""}
     try:
         from distributed import get_worker
@@ -482,6 +498,7 @@ def _run_session(job: dict) -> dict:
                                    options=job["options"], errors="warn", progress=False)
                     _limit_threads(1)  # torch/cv2 may only now be loaded
                     rec["step_errors"] = _step_errors(tree)
+                    rec["subjects"] = _subjects(tree)
                     if job["rate"]:
                         from .analysis import add_fusion
 

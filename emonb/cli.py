@@ -18,18 +18,12 @@ def _result_lines(tree) -> list[str]:
     lines = []
     if "face" in tree.children:
         f = tree["face"].to_dataset()
-        if "face_score" in f:
-            seen = float(np.isfinite(f["face_score"].values).any(axis=-1).mean()) if f["face_score"].ndim > 1 \
-                else float(np.isfinite(f["face_score"].values).mean())
-            lines.append(f"  face: a face in {100 * seen:.0f}% of {f.sizes['time']} analysed frames")
-        if "face_emotion" in f:
-            em = f["face_emotion"].isel(face=0).mean("time", skipna=True)
-            top = int(em.argmax(dim="emotion"))
-            lines.append(f"  face: mean expression probabilities, highest {str(em.emotion[top].values)} "
-                         f"{float(em.max()):.2f} (model {f.attrs.get('model', '?')})")
-        for v in ("face_valence", "face_arousal"):
-            if v in f:
-                lines.append(f"  face: mean {v.split('_')[1]} {float(f[v].isel(face=0).mean()):+.2f}")
+        if "face_box" in f and "time" in f.dims:
+            from .subjects import subject_summary
+
+            lines += [f"  face: {line}" for line in subject_summary(f)]
+            if "face_emotion" in f:
+                lines.append(f"  face: expression model {f.attrs.get('expression_model') or f.attrs.get('model', '?')}")
     if "voice" in tree.children:
         v = tree["voice"].to_dataset()
         if "voice_activity" in v:
