@@ -127,13 +127,15 @@ def test_annotator_writes_through(session, tmp_path):
     a.mark_in()
     a.current_time = 0.9
     a.mark_out()
-    assert (a.range_start, a.range_end) == (0.2, 0.9)
+    # snapped to the video's frames: in at the start of the frame on screen at 0.2 s, out at the end
+    # of the frame on screen at 0.9 s (the frame at 0.8 s, next frame at 1.0 s)
+    assert (a.range_start, a.range_end) == (0.2, 1.0)
     row = a.add("happiness", intensity=0.7, confidence=0.8, note="smile")
     assert a.range_start is None and a.error == ""
     # in the file at once, seen by another connection
     con = sqlite3.connect(path)
     assert con.execute("SELECT label, onset, duration, reviewer FROM annotations").fetchall() == [
-        ("happiness", 0.2, pytest.approx(0.7), "dr_lee")]
+        ("happiness", 0.2, pytest.approx(0.8), "dr_lee")]
     # the front-end's messages
     a._on_msg(a, {"type": "add", "onset": 1.0, "offset": 1.3, "label": "surprise", "intensity": 0.4,
                   "confidence": 0.5, "note": None}, [])
@@ -286,11 +288,33 @@ def test_scrubber_predicts_a_steady_drag(session):
     assert frames()[-1]["ahead"] == []  # no browser cache: nothing is sent unasked
 
 
-def test_review_queue_ranks_uncertain_disagreeing_segments(session):
-    q = review_queue(session, window=0.5)
-    assert q and q[0]["onset"] == 0.0  # lowest top probability at the start
-    assert all("disagree" in d["reason"] for d in q)
-    assert [d["score"] for d in q] == sorted((d["score"] for d in q), reverse=True)
+def test_review_queue_points_at_the_few_uncertain_or_disagreeing_moments(session):
+    # 20 s at 10 fps, the model sure and agreeing with the FACS reading, except 0.8 s of doubt at
+    # 5 s and 0.5 s of disagreement at 12 s: the queue is those two moments, not every second
+    t = np.arange(0, 20, 0.1)
+    emo = np.full((t.size, 1, len(EMOTIONS)), 0.01)
+    emo[:, 0, EMOTIONS.index("happiness")] = 0.94
+    facs = emo.copy()
+    doubt = (t >= 5.0) & (t < 5.8)
+    emo[doubt, 0, :] = 1 / len(EMOTIONS)
+    clash = (t >= 12.0) & (t < 12.5)
+    facs[clash, 0, :] = 0.01
+    facs[clash, 0, EMOTIONS.index("anger")] = 0.94
+    face = xr.Dataset({"face_emotion": (("time", "face", "emotion"), emo),
+                       "face_emotion_facs": (("time", "face", "emotion"), facs)},
+                      coords={"time": t, "face": [0], "emotion": list(EMOTIONS)})
+    q = review_queue(xr.DataTree.from_dict({"face": face}))
+    assert [(d["onset"], d["offset"]) for d in q] == [(5.0, 5.8), (12.0, 12.5)]
+    assert "unsure" in q[0]["reason"] and "disagree" in q[1]["reason"]
+    assert q[0]["score"] == pytest.approx(1.0, abs=1e-3)
+    # a session where the model is sure and agrees everywhere: nothing to look at
+    calm_face = xr.Dataset({"face_emotion": (("time", "face", "emotion"), np.tile(emo[0], (t.size, 1, 1))),
+                            "face_emotion_facs": (("time", "face", "emotion"), np.tile(emo[0], (t.size, 1, 1)))},
+                           coords=face.coords)
+    assert review_queue(xr.DataTree.from_dict({"face": calm_face})) == []
+    # the small session: disagreement all along, one segment at most, ranked
+    q = review_queue(session)
+    assert len(q) <= 2 and [d["score"] for d in q] == sorted((d["score"] for d in q), reverse=True)
 
 
 def test_spots_and_annotations_appear_on_the_timeline_and_in_the_queue(session):
@@ -309,10 +333,12 @@ def test_spots_and_annotations_appear_on_the_timeline_and_in_the_queue(session):
     iv = {t["name"]: t for t in tracks if t.get("kind") == "intervals"}
     assert [(d["onset"], d["offset"], d["label"]) for d in iv["spotted expressions"]["intervals"]] == \
         [(0.2, 0.5, "micro"), (0.9, 1.3, "macro")]
-    assert iv["reviewer annotations"]["intervals"] == [{"onset": 0.1, "offset": 0.4, "label": "happiness · dr_lee"}]
+    assert [(d["onset"], d["offset"], d["label"]) for d in iv["annotations · dr_lee"]["intervals"]] == \
+        [(0.1, 0.4, "happiness")]
+    assert iv["annotations · dr_lee"]["tier"] == "dr_lee"
     assert iv["spotted expressions"]["model"] == "toy-spotter"
     assert [t["onset"] for t in timeline_tracks(tree, start=0.6, end=1.5)[-2]["intervals"]] == [0.9]
-    q = review_queue(tree, window=0.5)
+    q = review_queue(tree)
     spotted = [d for d in q if d["reason"].startswith("spotted")]
     assert [(d["onset"], d["score"]) for d in spotted] == [(0.9, 1.0), (0.2, 0.875)]
     assert "brows,eyes" in spotted[0]["reason"]
@@ -348,7 +374,7 @@ def test_review_and_emonb_imports_stay_light():
 def test_scrubber_timelines(session):
     s = Scrubber(session)
     names = [tr["name"] for tr in s.timelines]
-    assert names[0] == "emotions (face)"
+    assert names[0] == "face · emotion"
     emo = s.timelines[0]
     assert [x["label"] for x in emo["series"]] == list(EMOTIONS) and emo["range"] == [0.0, 1.0]
     hap = np.array([np.nan if v is None else v for v in emo["series"][EMOTIONS.index("happiness")]["values"]])
@@ -429,29 +455,35 @@ def test_timeline_spec_is_valid_vega_lite_with_cursor_and_tracks():
     json.dumps(spec, allow_nan=False)
     # one row per track, titled, all on the same time domain
     titles = [row["title"]["text"] for row in spec["vconcat"]]
-    assert titles == ["emotions (face) · toy-expr", "valence / arousal (face)", "physiology (bpm, uS)",
+    # short titles with units; the model strings go into each row's tooltip
+    assert titles == ["face · emotion", "face · valence, arousal", "heart rate (bpm)", "EDA, tonic (uS)",
                       "spotted expressions"]
+    assert spec["usermeta"]["emonb"]["rows"][0]["tooltip"] == "face · emotion: toy-expr"
     for row in spec["vconcat"]:
         xs = [layer["encoding"]["x"] for layer in row["layer"]]
-        assert all(x.get("scale", {}).get("domain", [0.0, 60.0]) == [0.0, 60.0] for x in xs)
+        # one zoomable time axis: the view_start..view_end parameters
+        assert all(x.get("scale", {}).get("domain", {"expr": "[view_start, view_end]"}) ==
+                   {"expr": "[view_start, view_end]"} for x in xs)
         marks = [layer["mark"]["type"] for layer in row["layer"]]
         # every row: the cursor rule on the current_time param, the range band on range_start/end
         assert marks[-2:] == ["rect", "rule"]
         assert {"calculate": "current_time", "as": "t"} in row["layer"][-1]["transform"]
-    assert [p["name"] for p in spec["params"]] == list(PARAMS) == ["current_time", "range_start", "range_end"]
-    assert spec["usermeta"]["emonb"] == {"start": 0.0, "end": 60.0, "params": list(PARAMS)}
-    assert [row["layer"][0]["mark"]["type"] for row in spec["vconcat"]] == ["line", "line", "line", "rect"]
+    assert [p["name"] for p in spec["params"]] == list(PARAMS) == ["current_time", "range_start", "range_end",
+                                                                    "view_start", "view_end"]
+    meta = spec["usermeta"]["emonb"]
+    assert (meta["start"], meta["end"], meta["params"], meta["tiers"]) == (0.0, 60.0, list(PARAMS), {})
+    assert [row["layer"][0]["mark"]["type"] for row in spec["vconcat"]] == ["line"] * 4 + ["rect"]
     # the data: each series downsampled to the tracks' 600 bins, intervals as they are
     emo = spec["datasets"][spec["vconcat"][0]["layer"][0]["data"]["name"]][0]
     assert set(emo) == set(EMOTIONS) and all(len(v) == 600 for v in emo.values())
-    spots = spec["datasets"][spec["vconcat"][3]["layer"][0]["data"]["name"]]
+    spots = spec["datasets"][spec["vconcat"][4]["layer"][0]["data"]["name"]]
     assert [(d["onset"], d["offset"], d["label"]) for d in spots] == [(1.0, 1.4, "micro"), (30.0, 32.0, "macro")]
     # a sparse series (heart rate at 4 Hz in 0.1 s bins) is drawn as a line, not dots
     hr = spec["datasets"][spec["vconcat"][2]["layer"][0]["data"]["name"]][0]["ecg_rate"]
     assert None not in hr[:590]
     # the chart is an ordinary Altair chart too, with its data
     chart = timeline_chart(tracks, start=0.0, end=60.0)
-    assert set(chart.to_dict()["datasets"]) >= {"emonb_track_0", "emonb_track_3"}
+    assert set(chart.to_dict()["datasets"]) >= {"emonb_track_0", "emonb_track_4"}
     assert timeline_spec([], start=0.0, end=1.0) == {}
 
 
@@ -464,7 +496,7 @@ def test_timeline_spec_compiles_to_vega_with_the_cursor_signal():
     vl = ".".join(VEGA_VERSIONS["vega-lite"].split(".")[:2])
     vg = vlc.vegalite_to_vega(spec, vl_version=vl if vl in vlc.get_vegalite_versions() else None)
     assert {"current_time", "range_start", "range_end"} <= {s["name"] for s in vg["signals"]}
-    assert [m["name"] for m in vg["marks"]] == [f"concat_{i}_group" for i in range(4)]
+    assert [m["name"] for m in vg["marks"]] == [f"concat_{i}_group" for i in range(5)]
     assert vg["layout"]["bounds"] == "flush"  # the front-end maps pointer -> time on the first row
 
 
@@ -495,3 +527,199 @@ def test_scrubber_sends_the_vendored_vega_once_asked(session):
     assert 't.version="6.4.0"' in vega and "sourceMappingURL" not in vl and "vegaLite" in vl
     s._on_msg(s, {"type": "vega", "gzip": False}, [])
     assert sent[-1][0]["encoding"] == "identity" and bytes(sent[-1][1][0]).decode() == vega
+
+
+# ---------------------------------------------------------------- the reviewer's workstation (issue 18)
+def _two_people(session):
+    """The small session with two faces in turn: face 0 in frames 0-4, face 1 in frames 5-9, the face
+    results on every other video frame (an analysis stride of 2)."""
+    face = session["face"].to_dataset()
+    t = TIMES[::2]
+    n = t.size
+    box = np.full((n, 2, 4), np.nan)
+    box[:3, 0] = [10, 8, 40, 38]
+    box[3:, 1] = [20, 10, 50, 40]
+    au = np.full((n, 2, len(AUS)), np.nan)
+    au[:3, 0] = 0.1
+    au[3:, 1] = 0.2
+    au[3:, 1, AUS.index("AU12")] = 0.9
+    emo = np.full((n, 2, len(EMOTIONS)), np.nan)
+    emo[:3, 0] = 1 / 7
+    emo[3:, 1] = 0.02
+    emo[3:, 1, EMOTIONS.index("fear")] = 0.88
+    f = xr.Dataset({"face_box": (("time", "face", "box_coord"), box),
+                    "face_au": (("time", "face", "au"), au),
+                    "face_emotion": (("time", "face", "emotion"), emo, {"model": "toy-expr"}),
+                    "face_score": (("time", "face"), np.where(np.isfinite(box[..., 0]), 0.9, np.nan))},
+                   coords={"time": t, "face": [0, 1], "au": list(AUS), "emotion": list(EMOTIONS),
+                           "box_coord": face["box_coord"].values})
+    return xr.DataTree.from_dict({"video": session["video"].to_dataset(), "face": f},
+                                 name=None), f
+
+
+def test_overlay_inspector_and_timelines_read_the_same_analysed_frame_of_the_selected_face(session):
+    tree, f = _two_people(session)
+    ex = explore(tree)
+    s, w = ex.scrubber, ex.au_inspector
+    # face 1 is on screen at 1.25 s: auto shows it, never "no face" because face 0 is gone
+    for t in (0.0, 0.25, 0.45, 0.65, 0.9, 1.25):
+        s.current_time = t
+        ov = s.overlay_at(s._times[s.frame_position(t)])
+        assert ov["analysed_time"] == w.analysed_time  # one analysed frame for overlay and inspector
+        sel = [d for d in ov["faces"] if d["selected"]]
+        assert len(sel) == 1 and w.shown == f"face {sel[0]['key']}"
+    s.current_time = 1.25
+    assert w.shown == "face 1" and w.model_top["label"] == "fear" and "AU12" in w.active()
+    assert w.in_view == ["face 1"]
+    # the analysed frame at 0.8 s covers the frame at 1.0 s too (stride 2), not the one at 1.2 s... the
+    # frame at 1.25 s is the video frame at 1.2 s, analysed itself
+    assert w.analysed_time == pytest.approx(1.2)
+    # selecting face 0 explicitly: the inspector says it is not in view (and who is), the overlay
+    # still draws face 1, unselected
+    ex.face = "0"
+    assert w.face == "0" and w.shown == "" and w.values[0] is None and w.in_view == ["face 1"]
+    assert [d["selected"] for d in s.overlay_at(1.2)["faces"]] == [False]
+    # the face timeline follows the selection; auto fills both turns
+    emo0 = next(tr for tr in s.timelines if tr["name"] == "face · emotion")
+    fear = np.array([np.nan if v is None else v for v in emo0["series"][EMOTIONS.index("fear")]["values"]])
+    assert np.nanmax(fear) < 0.2 and np.isfinite(fear[:100]).any()  # face 0 is never afraid
+    ex.face = "auto"
+    emo = next(tr for tr in s.timelines if tr["name"] == "face · emotion")
+    fear = np.array([np.nan if v is None else v for v in emo["series"][EMOTIONS.index("fear")]["values"]])
+    assert np.nanmax(fear) == pytest.approx(0.88)
+    assert emo["confidence"] is not None  # face_score shading
+    opts = s.face_options
+    assert opts[0]["value"] == "auto" and {o["value"] for o in opts[1:]} == {"0", "1"}
+    ex.face = "nobody"
+    assert s.face == "auto"
+
+
+def test_face_selection_uses_subjects_when_the_face_node_has_them(session):
+    tree, f = _two_people(session)
+    f = f.assign_coords(subject=("face", ["ana", "ben"]))
+    f["face_subject"] = (("time", "face"), np.where(np.isfinite(f["face_box"].values[..., 0]),
+                                                     np.array(["ana", "ben"])[None, :], ""))
+    f.attrs["main_subject"] = "ben"
+    from emonb.widgets._faces import FaceView
+
+    v = FaceView(f, TIMES)
+    assert v.keys == ["ben", "ana"] and v.options()[1]["label"].startswith("subject ben")
+    w = AUInspector(f, video_times=TIMES, face="ana")
+    w.current_time = 0.2
+    assert w.shown == "subject ana"
+    w.current_time = 1.3
+    assert w.shown == "" and w.in_view == ["subject ben"]
+
+
+def test_timeline_lines_break_at_gaps_and_stay_lines_where_only_sparse():
+    from emonb.widgets.timeline import _series
+
+    t = np.arange(0, 10, 0.25)  # 4 Hz, in 0.05 s bins: 4 empty bins between samples
+    v = np.sin(t)
+    v[(t > 4) & (t < 6)] = np.nan  # 2 s missing
+    grid = 0.025 + np.arange(200) * 0.05
+    out = _series(xr.DataArray(v, dims="time", coords={"time": t}), grid, 0.05)
+    inside = (grid > 4.1) & (grid < 5.9)
+    assert np.isnan(out[inside]).all()  # a real gap stays a gap: the line breaks
+    assert np.isfinite(out[(grid > 0.3) & (grid < 3.9)]).all()  # sparse but present: a line
+
+
+def test_annotator_needs_both_ends_snaps_to_frames_and_undoes(session, tmp_path):
+    a = Annotator(session, store=tmp_path / "r.sqlite", reviewer="dr_lee")
+    assert a.store_path == str((tmp_path / "r.sqlite").resolve())
+    a.current_time = 0.25
+    a.mark_in()
+    assert a.add("fear") is None and "out" in a.error  # no silent zero-length segment
+    a.mark_out()  # out on the same frame: the segment covers that one frame
+    assert (a.range_start, a.range_end) == (0.2, 0.3)
+    row = a.add("fear")
+    assert row["intensity"] is None and row["confidence"] is None  # not rated, not a default
+    assert a.add("fear", onset=0.5, offset=0.5) is None and "out after its in" in a.error
+    a.update(row["id"], label="anger", intensity=0.4)
+    a.delete(row["id"])
+    assert a.annotations == [] and [d["id"] for d in a.deleted] == [row["id"]]
+    assert a.undo_label == "delete anger"
+    a.undo()
+    assert [r["label"] for r in a.annotations] == ["anger"] and a.deleted == []
+    a.undo()
+    assert a.annotations[0]["label"] == "fear" and a.annotations[0]["intensity"] is None
+    a.undo()
+    assert a.annotations == [] and a.undo_label == "" and a.redo_label == "add fear"
+    a.redo()
+    a.redo()
+    assert [r["label"] for r in a.annotations] == ["anger"]
+    history = AnnotationStore(tmp_path / "r.sqlite").history()
+    assert list(history["action"]) == ["insert", "update", "delete", "restore", "update", "delete",
+                                       "restore", "update"]
+    # restore a deleted row from the list
+    a.delete(row["id"])
+    a._on_msg(a, {"type": "restore", "id": row["id"]}, [])
+    assert len(a.annotations) == 1
+    # exports go beside the store under fresh names, never over a file
+    (tmp_path / "r.s01.csv").write_text("mine")
+    p = a.export("csv")
+    assert p.name == "r.s01-2.csv" and (tmp_path / "r.s01.csv").read_text() == "mine"
+    assert "anger" in p.read_text() and a.exported == str(p)
+    assert a.export("eaf").suffix == ".eaf" and a.export("bids").name.endswith("_events.tsv")
+
+
+def test_explore_shows_annotations_as_live_tiers(session, tmp_path):
+    ex = explore(session, store=tmp_path / "t.sqlite", reviewer="dr_lee")
+    s, a = ex.scrubber, ex.annotator
+    assert [tr["tier"] for tr in s.tiers] == ["dr_lee"] and s.tiers[0]["intervals"] == []
+    meta = s.timeline_spec["usermeta"]["emonb"]
+    assert meta["tiers"] == {"dr_lee": "emonb_tier_0"}
+    spec_before = s.timeline_spec
+    row = a.add("happiness", onset=0.2, offset=0.6)
+    assert [(d["onset"], d["label"], d["id"]) for d in s.tiers[0]["intervals"]] == [(0.2, "happiness", row["id"])]
+    assert s.timeline_spec is spec_before  # updated in place by the front-end, no new chart
+    a.delete(row["id"])
+    assert s.tiers[0]["intervals"] == []
+    # another reviewer's rows in the same store: a tier of their own (the chart is built again)
+    AnnotationStore(tmp_path / "t.sqlite").add(0.4, 0.8, label="fear", session="s01", reviewer="dr_kim")
+    a.refresh()
+    assert [tr["tier"] for tr in s.tiers] == ["dr_lee", "dr_kim"]
+    assert set(s.timeline_spec["usermeta"]["emonb"]["tiers"]) == {"dr_lee", "dr_kim"}
+
+
+def test_scrubber_sends_the_sound_and_proxy_frames_first(session, tmp_path, monkeypatch):
+    import wave
+
+    from emonb.widgets.proxy import VideoProxy
+
+    monkeypatch.setenv("EMONB_CACHE_DIR", str(tmp_path / "cache"))
+    sr = 8000
+    tt = 0.5 + np.arange(sr) / sr
+    audio = xr.Dataset({"audio": ("time", (0.5 * np.sin(2 * np.pi * 440 * tt)).astype(np.float32))},
+                       coords={"time": tt}, attrs={"sampling_rate": float(sr), "t0": 0.5})
+    tree = xr.DataTree.from_dict({**{n: session[n].to_dataset() for n in session.children}, "audio": audio})
+    s = Scrubber(tree)
+    assert s.has_audio and s.audio_t0 == 0.5
+    sent = []
+    s.send = lambda msg, buffers=None: sent.append((msg, buffers))
+    s._on_msg(s, {"type": "audio"}, [])
+    msg, bufs = sent[-1]
+    assert msg["t0"] == 0.5 and msg["rate"] == sr and msg["duration"] == pytest.approx(1.0)
+    with wave.open(io.BytesIO(bufs[0])) as w:
+        assert (w.getframerate(), w.getnframes(), w.getnchannels()) == (sr, sr, 1)
+    assert any(tr["name"] == "sound" for tr in s.timelines)
+    # the proxy: every frame as a small JPEG; a jump gets the proxy frame first, then the full one
+    s._proxy.build_in_background().join(30)
+    assert s._proxy.ready and s._proxy.size == (64, 48)  # 256 px wide at most, never larger than the video
+    assert s._proxy.save() == s._proxy.cache_path() and str(tmp_path / "cache") in str(s._proxy.cache_path())
+    sent.clear()
+    s._on_msg(s, {"type": "frame", "t": 0.65, "id": 7, "proxy": True}, [])
+    kinds = [m["type"] for m, _ in sent]
+    assert kinds == ["proxy", "frame"] and sent[0][0]["position"] == sent[1][0]["position"] == 5
+    from PIL import Image
+
+    small = Image.open(io.BytesIO(sent[0][1][0]))
+    assert small.size == s._proxy.size
+    assert abs(np.asarray(small.convert("L"), float)[20:, 20:].mean() - LEVELS[5]) < 12
+    # cached on disk (emonb's cache folder), read back by a new proxy of the same file
+    again = VideoProxy(s._proxy.path, s._proxy.n_frames)
+    assert again.load() and again.jpeg(5) == s._proxy.jpeg(5)
+    # a file there that is not this video's proxy is ignored
+    bad = tmp_path / "cache" / "other.npz"
+    bad.write_bytes(b"not a proxy")
+    assert not VideoProxy(s._proxy.path, s._proxy.n_frames).load(bad)

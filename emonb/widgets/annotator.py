@@ -79,6 +79,10 @@ class Annotator(anywidget.AnyWidget):
     error = t.Unicode("").tag(sync=True)
     status = t.Unicode("").tag(sync=True)
     n_pending = t.Int(0).tag(sync=True)
+    deleted = t.List(t.Dict()).tag(sync=True)  # this reviewer's deleted rows (restorable)
+    undo_label = t.Unicode("").tag(sync=True)  # what undo would undo ("" = nothing)
+    redo_label = t.Unicode("").tag(sync=True)
+    exported = t.Unicode("").tag(sync=True)  # full path of the last export
 
     def __init__(self, src=None, *, store, reviewer: str, scheme="basic7", scheme_name: str | None = None,
                  session: str | None = None, **kwargs):
@@ -93,10 +97,14 @@ class Annotator(anywidget.AnyWidget):
         self.session, self.reviewer = str(session), str(reviewer)
         self.scheme, self.labels = name, list(labels)
         self.pending: list[dict] = []
+        self._undo: list[tuple[str, dict]] = []  # (what, change that undoes it)
+        self._redo: list[tuple[str, dict]] = []
+        self.frame_times = np.zeros(0)  # video frame times (s): onsets and offsets snap to them
         self._store = store if isinstance(store, AnnotationStore) else None
         self._store_arg = store
         self._user_scheme = None if name in SCHEMES else (name, labels)
-        self.store_path = str(store.path if isinstance(store, AnnotationStore) else Path(os.fspath(store)))
+        self.store_path = os.path.abspath(str(store.path if isinstance(store, AnnotationStore)
+                                              else Path(os.fspath(store))))
         try:
             self._open_store()
         except EmonbError as e:  # corrupt, newer schema, unreadable: show it, keep what is typed
@@ -105,6 +113,8 @@ class Annotator(anywidget.AnyWidget):
         if isinstance(src, xr.DataTree):
             self.duration = _session_duration(src)
             self.queue = review_queue(src)
+            if "video" in src.children and "time" in src["video"].coords:
+                self.frame_times = np.sort(src["video"]["time"].to_numpy().astype(float))
         self.refresh()
         self.on_msg(self._on_msg)
 
@@ -127,6 +137,8 @@ class Annotator(anywidget.AnyWidget):
         """Reload this session's annotations from the store (other reviewers' too)."""
         try:
             self.annotations = [_jsonable(r) for r in self.store.list(session=self.session)]
+            self.deleted = [_jsonable(r) for r in self.store.list(session=self.session, reviewer=self.reviewer,
+                                                                  include_deleted=True) if r["deleted"]]
         except EmonbError as e:
             if not self.pending and not self.error:  # keep the message that says what is pending
                 self.error = str(e)
@@ -210,43 +222,197 @@ class Annotator(anywidget.AnyWidget):
             self.status = f"{change['op']} saved to {Path(self.store_path).name}"
         return out
 
+    # ------------------------------------------------------------------ frames
+    def _frame_step(self) -> float:
+        ft = self.frame_times
+        return float(np.median(np.diff(ft))) if ft.size > 1 else 0.0
+
+    def snap_in(self, t: float) -> float:
+        """Start of the video frame on screen at ``t`` (``t`` itself without frame times)."""
+        ft = self.frame_times
+        if not ft.size:
+            return float(t)
+        i = int(np.searchsorted(ft, float(t) + 1e-9, side="right") - 1)
+        return float(ft[min(max(i, 0), ft.size - 1)])
+
+    def snap_out(self, t: float) -> float:
+        """End of the video frame on screen at ``t`` (the next frame's time): a segment marked in and
+        out on the same frame covers that one frame."""
+        ft = self.frame_times
+        if not ft.size:
+            return float(t)
+        i = int(np.searchsorted(ft, float(t) + 1e-9, side="right") - 1)
+        i = min(max(i, 0), ft.size - 1)
+        return float(ft[i + 1]) if i + 1 < ft.size else float(ft[i] + self._frame_step())
+
+    def _snap_edge(self, t: float) -> float:
+        """The frame boundary nearest ``t`` (for an end given as a time, e.g. by a drag)."""
+        ft = self.frame_times
+        if not ft.size:
+            return float(t)
+        edges = np.append(ft, ft[-1] + self._frame_step())
+        return float(edges[int(np.argmin(np.abs(edges - float(t))))])
+
     # ------------------------------------------------------------------ actions
     def mark_in(self, t: float | None = None):
-        """Start the selected range at ``t`` (default ``current_time``)."""
-        self.range_start = float(self.current_time if t is None else t)
-        if self.range_end is not None and self.range_end < self.range_start:
+        """Start the selected range at the frame on screen at ``t`` (default ``current_time``)."""
+        self.range_start = self.snap_in(self.current_time if t is None else t)
+        if self.range_end is not None and self.range_end <= self.range_start:
             self.range_end = None
 
     def mark_out(self, t: float | None = None):
-        """End the selected range at ``t`` (default ``current_time``)."""
-        self.range_end = float(self.current_time if t is None else t)
-        if self.range_start is not None and self.range_end < self.range_start:
-            self.range_start, self.range_end = self.range_end, self.range_start
+        """End the selected range with the frame on screen at ``t`` (default ``current_time``): the
+        range ends where that frame ends."""
+        self.range_end = self.snap_out(self.current_time if t is None else t)
+        if self.range_start is not None and self.range_end <= self.range_start:
+            # out before in: the range runs from the out frame to the end of the in frame
+            self.range_start, self.range_end = self.snap_in(self.range_end - 1e-6), self.snap_out(self.range_start)
 
     def add(self, label: str, *, onset: float | None = None, offset: float | None = None,
             intensity: float | None = None, confidence: float | None = None, note: str | None = None):
-        """Add an annotation on ``[onset, offset]`` (default: the marked range, else ``current_time``)."""
+        """Add an annotation on ``[onset, offset]`` (default: the marked range).
+
+        Both ends are needed (marked with :meth:`mark_in`/:meth:`mark_out` or given); the onset
+        snaps to the start of its video frame and the offset to the nearest frame boundary, and a
+        segment of no length is refused. ``intensity`` and ``confidence`` left out are stored as
+        not rated (null), never as a default value.
+        """
         if onset is None:
-            onset = self.range_start if self.range_start is not None else self.current_time
+            onset = self.range_start
         if offset is None:
-            offset = self.range_end if self.range_end is not None else onset
-        change = {"op": "add", "onset": float(onset), "offset": float(offset), "label": label,
+            offset = self.range_end
+        if onset is None or offset is None:
+            self.error = "mark in [i] and out [o] first: an annotation needs both ends"
+            return None
+        if not label:
+            self.error = "choose a label first (keys 1-9)"
+            return None
+        onset, offset = self.snap_in(float(onset)), self._snap_edge(float(offset))
+        if not offset > onset:
+            self.error = f"a segment needs an out after its in (in {onset:.3f} s, out {offset:.3f} s)"
+            return None
+        change = {"op": "add", "onset": onset, "offset": offset, "label": label,
                   "intensity": intensity, "confidence": confidence, "note": note or None}
         out = self._do(change)
         if out is not None:
             self.range_start = self.range_end = None
+            self._remember(f"add {label}", {"op": "delete", "id": out["id"]})
         return out
 
     def update(self, id: str, **changes):
         """Edit an annotation (the old version stays in the store's history)."""
-        return self._do({"op": "update", "id": id, **changes})
+        try:
+            before = self.store.get(id)
+        except EmonbError:
+            before = None
+        if "onset" in changes and changes["onset"] is not None:
+            changes["onset"] = self.snap_in(float(changes["onset"]))
+        if "offset" in changes and changes["offset"] is not None:
+            changes["offset"] = self._snap_edge(float(changes["offset"]))
+            if changes["offset"] <= float(changes.get("onset", before["onset"] if before else -np.inf)):
+                self.error = "a segment needs an out after its in"
+                return None
+        out = self._do({"op": "update", "id": id, **changes})
+        if out is not None and before is not None:
+            back = {k: before[k] for k in ("label", "intensity", "confidence", "note", "onset")}
+            back["offset"] = float(before["onset"]) + float(before["duration"])
+            self._remember(f"edit {before['label']}", {"op": "update", "id": id, **_plain(back)})
+        return out
 
     def delete(self, id: str):
-        """Delete an annotation (a flag: it stays in the store and its history)."""
-        return self._do({"op": "delete", "id": id})
+        """Delete an annotation (a flag: it stays in the store and its history; :meth:`restore`)."""
+        out = self._do({"op": "delete", "id": id})
+        if out is not None:
+            self._remember(f"delete {out.get('label', '')}", {"op": "restore", "id": id})
+        return out
 
     def restore(self, id: str):
-        return self._do({"op": "restore", "id": id})
+        """Bring back a deleted annotation."""
+        out = self._do({"op": "restore", "id": id})
+        if out is not None:
+            self._remember(f"restore {out.get('label', '')}", {"op": "delete", "id": id})
+        return out
+
+    # ------------------------------------------------------------------ undo / redo
+    def _remember(self, what: str, inverse: dict, *, redoing: bool = False):
+        self._undo.append((what, inverse))
+        if not redoing:
+            self._redo.clear()
+        self._labels()
+
+    def _labels(self):
+        self.undo_label = self._undo[-1][0] if self._undo else ""
+        self.redo_label = self._redo[-1][0] if self._redo else ""
+
+    def _inverse_of(self, change: dict) -> dict | None:
+        """The change undoing ``change`` (read from the store before it is applied)."""
+        op = change["op"]
+        if op == "delete":
+            return {"op": "restore", "id": change["id"]}
+        if op == "restore":
+            return {"op": "delete", "id": change["id"]}
+        before = self.store.get(change["id"])
+        back = {k: before[k] for k in ("label", "intensity", "confidence", "note", "onset")}
+        back["offset"] = float(before["onset"]) + float(before["duration"])
+        return {"op": "update", "id": change["id"], **_plain(back)}
+
+    def _step(self, source: list, target: list) -> dict | None:
+        if not source:
+            return None
+        what, change = source[-1]
+        try:
+            inverse = self._inverse_of(change)
+        except EmonbError as e:
+            self.error = str(e)
+            return None
+        out = self._safe(lambda: self._apply(change))
+        self.refresh()
+        if out is None:
+            return None
+        source.pop()
+        target.append((what, inverse))
+        self._labels()
+        return out
+
+    def undo(self):
+        """Undo this widget's last add, edit, delete or restore (itself a change in the store's
+        history: nothing is lost)."""
+        what = self.undo_label
+        out = self._step(self._undo, self._redo)
+        if out is not None:
+            self.status = f"undone: {what}"
+        return out
+
+    def redo(self):
+        """Redo what :meth:`undo` undid."""
+        what = self.redo_label
+        out = self._step(self._redo, self._undo)
+        if out is not None:
+            self.status = f"redone: {what}"
+        return out
+
+    # ------------------------------------------------------------------ export
+    def export(self, format: str = "csv") -> Path | None:
+        """Write this session's annotations beside the store, under a fresh name that touches no
+        existing file: ``<store>.<session>.csv``, ``.eaf`` (ELAN) or ``_events.tsv`` (BIDS)."""
+        from .._output import fresh_path
+        from ..review.formats import export_annotations
+
+        ext = {"csv": ".csv", "eaf": ".eaf", "bids": "_events.tsv"}.get(format)
+        if ext is None:
+            self.error = f"unknown export format {format!r}; use csv, eaf or bids"
+            return None
+        base = Path(self.store_path)
+        target = base.with_name(f"{base.stem}.{self.session}{ext}")
+
+        def run():
+            p = fresh_path(target)
+            return export_annotations(self.store, p, session=self.session, format=format)
+        out = self._safe(run)
+        if out is not None:
+            self.exported = str(out)
+            self.status = f"exported to {out}"
+        return out
 
     def _on_msg(self, widget, content, buffers):
         if not isinstance(content, dict):
@@ -263,9 +429,19 @@ class Annotator(anywidget.AnyWidget):
             self.delete(content["id"])
         elif kind == "restore":
             self.restore(content["id"])
+        elif kind == "undo":
+            self.undo()
+        elif kind == "redo":
+            self.redo()
+        elif kind == "export":
+            self.export(str(content.get("format", "csv")))
         elif kind == "refresh":
             self.refresh()
             self.retry_pending()
+
+
+def _plain(d: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in d.items()}
 
 
 def _session_duration(tree: xr.DataTree) -> float:
@@ -276,53 +452,88 @@ def _session_duration(tree: xr.DataTree) -> float:
     return end
 
 
-def review_queue(tree: xr.DataTree, *, n: int = 10, window: float = 1.0) -> list[dict]:
-    """Segments where the face model is least certain, or disagrees with its FACS reading, worst first.
+def frame_scores(face: xr.Dataset, *, faces=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per analysed frame: the expression model's uncertainty and its disagreement with the FACS reading.
 
-    Uncertainty per window = 1 - mean top probability of ``face_emotion``; disagreement adds 0.5 when
-    the argmax of ``face_emotion`` and ``face_emotion_facs`` differ in most of the window.
+    Returns
+    -------
+    times : ndarray (time,) s
+    uncertainty : ndarray (time,)
+        Normalised entropy of ``face_emotion`` (0 = one class certain, 1 = all equally likely);
+        NaN where no face.
+    disagreement : ndarray (time,)
+        Total-variation distance between ``face_emotion`` and ``face_emotion_facs`` (0 = the same
+        distribution, 1 = no overlap); NaN without a FACS reading.
+    """
+    from ._faces import FaceView
+
+    faces = faces or FaceView(face)
+    tt = face["time"].to_numpy().astype(float)
+    p = faces.pick(face["face_emotion"], "auto").transpose("time", "emotion").to_numpy().astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = np.clip(p, 1e-12, None)
+        q = q / q.sum(axis=1, keepdims=True)
+        ent = -(q * np.log(q)).sum(axis=1) / np.log(p.shape[1])
+    ent[~np.isfinite(p).all(axis=1)] = np.nan
+    dis = np.full(tt.size, np.nan)
+    if "face_emotion_facs" in face:
+        f = faces.pick(face["face_emotion_facs"], "auto").transpose("time", "emotion").to_numpy().astype(float)
+        with np.errstate(invalid="ignore"):
+            dis = 0.5 * np.abs(p / p.sum(axis=1, keepdims=True) - f / f.sum(axis=1, keepdims=True)).sum(axis=1)
+    return tt, ent, dis
+
+
+def review_queue(tree: xr.DataTree, *, n: int = 10, threshold: float = 0.6, quantile: float = 0.9,
+                 min_duration: float = 0.2, merge: float = 0.25) -> list[dict]:
+    """The few moments worth a human look, worst first: where the face model is unsure, or disagrees
+    with its own FACS reading, clearly more than elsewhere in the session; and the spotted
+    micro/macro-expressions.
+
+    Per analysed frame the score is the larger of the uncertainty (normalised entropy) and the
+    disagreement (total-variation distance to the FACS reading) of :func:`frame_scores`. A frame is
+    flagged when its score is at least ``threshold`` *and* in the session's top ``1 - quantile``;
+    flagged frames closer than ``merge`` s join into one segment, segments shorter than
+    ``min_duration`` s are dropped, and each segment's score is its mean. A session where the model
+    is sure and agrees with the FACS reading gives an empty queue (besides spotted expressions).
 
     Returns
     -------
     list of dict
-        ``onset``, ``offset`` (s), ``score`` (higher = review first), ``reason``.
+        ``onset``, ``offset`` (s), ``score`` (0-1, higher = review first), ``reason``.
     """
     spotted = _spot_items(tree)
     if "face" not in tree.children:
         return spotted[:n]
     face = tree["face"].to_dataset()
-    if "face_emotion" not in face or "time" not in face.coords or face.sizes.get("time", 0) == 0:
+    if "face_emotion" not in face or "time" not in face.coords or face.sizes.get("time", 0) < 2:
         return spotted[:n]
-    p = face["face_emotion"]
-    if "face" in p.dims:
-        p = p.isel(face=0)
-    tt = p["time"].to_numpy().astype(float)
-    pv = p.transpose("time", "emotion").to_numpy().astype(float)
-    top = np.nanmax(np.where(np.isfinite(pv), pv, -np.inf), axis=1)
-    top[~np.isfinite(top)] = np.nan
-    arg = np.where(np.isfinite(pv).any(axis=1), np.nanargmax(np.nan_to_num(pv, nan=-1), axis=1), -1)
-    arg_facs = None
-    if "face_emotion_facs" in face:
-        q = face["face_emotion_facs"]
-        if "face" in q.dims:
-            q = q.isel(face=0)
-        qv = q.transpose("time", "emotion").to_numpy().astype(float)
-        arg_facs = np.where(np.isfinite(qv).any(axis=1), np.nanargmax(np.nan_to_num(qv, nan=-1), axis=1), -1)
-    out = []
-    start = tt[0]
-    while start < tt[-1]:
-        sel = (tt >= start) & (tt < start + window)
-        if sel.any() and np.isfinite(top[sel]).any():
-            score = 1.0 - float(np.nanmean(top[sel]))
-            reason = f"model unsure (mean top probability {1 - score:.2f})"
-            if arg_facs is not None:
-                both = sel & (arg >= 0) & (arg_facs >= 0)
-                if both.any() and np.mean(arg[both] != arg_facs[both]) > 0.5:
-                    score += 0.5
-                    reason += "; expression model and FACS reading disagree"
-            out.append({"onset": float(start), "offset": float(start + window), "score": round(score, 4),
-                        "reason": reason})
-        start += window
+    tt, ent, dis = frame_scores(face)
+    score = np.fmax(ent, dis)
+    ok = np.isfinite(score)
+    if not ok.any():
+        return spotted[:n]
+    cut = max(float(threshold), float(np.quantile(score[ok], quantile)))
+    flag = ok & (score >= cut)
+    step = float(np.median(np.diff(tt)))
+    out, i = [], 0
+    idx = np.flatnonzero(flag)
+    while i < idx.size:
+        j = i
+        while j + 1 < idx.size and tt[idx[j + 1]] - tt[idx[j]] <= merge + 1e-9:
+            j += 1
+        a, b = idx[i], idx[j]
+        onset, offset = float(tt[a]), float(tt[b] + step)
+        if offset - onset >= min_duration - 1e-9:
+            sel = slice(a, b + 1)
+            s_ent, s_dis = np.nanmean(ent[sel]), (np.nanmean(dis[sel]) if np.isfinite(dis[sel]).any() else np.nan)
+            parts = []
+            if s_ent >= cut or not np.isfinite(s_dis) or s_ent >= s_dis:
+                parts.append(f"model unsure (entropy {s_ent:.2f})")
+            if np.isfinite(s_dis) and s_dis >= min(cut, s_ent):
+                parts.append(f"expression model and FACS reading disagree (distance {s_dis:.2f})")
+            out.append({"onset": round(onset, 4), "offset": round(offset, 4),
+                        "score": round(float(np.nanmean(score[sel])), 4), "reason": "; ".join(parts)})
+        i = j + 1
     out.sort(key=lambda d: -d["score"])
     # spotted expressions are short and easy to miss: each gets its own place in the queue
     return sorted(out[:n] + spotted, key=lambda d: -d["score"])[:n + len(spotted)]

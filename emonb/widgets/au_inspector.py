@@ -10,6 +10,7 @@ import xarray as xr
 
 from ..schema import AU_NAMES
 from ._assets import read_asset
+from ._faces import FaceView
 
 #: face-diagram region of each AU (the front-end draws and highlights these regions)
 AU_REGIONS = {
@@ -21,14 +22,11 @@ AU_REGIONS = {
 }
 
 
-def _first_face(da: xr.DataArray) -> xr.DataArray:
-    return da.isel(face=0) if "face" in da.dims else da
-
-
-def _top(da: xr.DataArray | None, k: int):
-    if da is None:
+def _top(da: xr.DataArray | None, k: int, column: int | None):
+    if da is None or column is None:
         return None
-    v = _first_face(da).isel(time=k).to_numpy().astype(float)
+    da = da.isel(time=k)
+    v = (da.isel(face=column) if "face" in da.dims else da).to_numpy().astype(float)
     if not np.isfinite(v).any():
         return None
     m = int(np.nanargmax(v))
@@ -70,24 +68,33 @@ class AUInspector(anywidget.AnyWidget):
     start = t.Float(0.0).tag(sync=True)
     end = t.Float(0.0).tag(sync=True)
     message = t.Unicode("").tag(sync=True)
+    face = t.Unicode("auto").tag(sync=True)  # face or subject shown ("auto": whoever is in view)
+    shown = t.Unicode("").tag(sync=True)  # what is shown now ("subject S1", "face 0"; "" = nobody)
+    in_view = t.List(t.Unicode()).tag(sync=True)  # faces or subjects with a result at this time
+    analysed_time = t.Float(None, allow_none=True).tag(sync=True)  # time of the analysed frame read
 
-    def __init__(self, src=None, *, points: int = 300, **kwargs):
+    def __init__(self, src=None, *, points: int = 300, video_times=None, **kwargs):
         super().__init__(**kwargs)
         face = None
         if isinstance(src, xr.DataTree):
             face = src["face"].to_dataset() if "face" in src.children else None
+            if video_times is None and "video" in src.children and "time" in src["video"].coords:
+                video_times = src["video"]["time"].to_numpy()
         elif isinstance(src, xr.Dataset):
             face = src
         self._points = int(points)
+        self._faces = FaceView(None)
         if face is None or "face_au" not in face or face.sizes.get("time", 0) == 0:
             self._face = None
             self.message = "no action units: run eb.analyze_face on this session first"
             return
         self._face = face
-        au = _first_face(face["face_au"]).transpose("time", "au")
-        self._t = au["time"].to_numpy().astype(float)
-        self._au = au.to_numpy().astype(float)
-        ids = [str(a) for a in au["au"].values]
+        self._faces = FaceView(face, video_times)
+        self.face = self._faces.check(self.face)
+        self._t = face["time"].to_numpy().astype(float)
+        self._au_all = face["face_au"].transpose("time", ..., "au")
+        ids = [str(a) for a in face["au"].values]
+        self._au = self._faces.pick(self._au_all, self.face).transpose("time", "au").to_numpy().astype(float)
         self.aus = [{"id": a, "name": AU_NAMES.get(a, a), "region": AU_REGIONS.get(a, "")} for a in ids]
         if "face_au_presence" in face:
             self.threshold = float(face["face_au_presence"].attrs.get("threshold", 0.5))
@@ -100,6 +107,7 @@ class AUInspector(anywidget.AnyWidget):
         self._update_course()
         self.observe(lambda _: self._update_now(), "current_time")
         self.observe(lambda _: self._update_course(), "selected_au")
+        self.observe(self._on_face, "face")
         self.current_time = self.start
         self._update_now()
 
@@ -124,22 +132,39 @@ class AUInspector(anywidget.AnyWidget):
         if self.selected_au in ids:
             self.course = self._binned(self._au[:, [ids.index(self.selected_au)]])[0]
 
+    @t.validate("face")
+    def _valid_face(self, proposal):
+        faces = getattr(self, "_faces", None)  # an unknown face or subject: whoever is in view
+        return proposal["value"] if faces is None else faces.check(str(proposal["value"]))
+
+    def _on_face(self, change):
+        self._au = self._faces.pick(self._au_all, self.face).transpose("time", "au").to_numpy().astype(float)
+        self.heatmap = self._binned(self._au)
+        self._update_course()
+        self._update_now()
+
     def _index(self) -> int | None:
-        k = int(np.argmin(np.abs(self._t - self.current_time)))
-        dt = float(np.median(np.diff(self._t))) if self._t.size > 1 else 0.1
-        return k if abs(self._t[k] - self.current_time) <= max(dt, 1e-3) else None
+        """The analysed frame belonging to ``current_time`` (the rule shared with the overlay)."""
+        return self._faces.index_at(self.current_time)
 
     def _update_now(self):
         if self._face is None:
             return
         k = self._index()
-        if k is None:
+        j = self._faces.column_at(k, self.face)
+        self.analysed_time = None if k is None else float(self._t[k])
+        self.in_view = [self._faces.noun(n) for n in self._faces.in_view(k)]
+        if j is None:
+            self.shown = ""
             self.values = [None] * len(self.aus)
             self.model_top = self.emfacs_top = None
             return
-        self.values = [None if not np.isfinite(v) else round(float(v), 4) for v in self._au[k]]
-        self.model_top = _top(self._face.get("face_emotion"), k)
-        self.emfacs_top = _top(self._face.get("face_emotion_facs"), k)
+        self.shown = self._faces.noun(self._faces.key_at(k, j))
+        row = self._au_all.isel(time=k)
+        row = (row.isel(face=j) if "face" in row.dims else row).to_numpy().astype(float)
+        self.values = [None if not np.isfinite(v) else round(float(v), 4) for v in row]
+        self.model_top = _top(self._face.get("face_emotion"), k, j)
+        self.emfacs_top = _top(self._face.get("face_emotion_facs"), k, j)
 
     def active(self) -> list[str]:
         """AUs at or above the presence threshold at ``current_time``."""

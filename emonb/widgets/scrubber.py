@@ -14,6 +14,7 @@ import xarray as xr
 
 from ..errors import EmonbError, EmonbValueError
 from ._assets import read_asset
+from ._faces import FaceView
 
 #: most frames one ``ahead`` request may ask for
 MAX_AHEAD = 64
@@ -117,12 +118,21 @@ class Scrubber(anywidget.AnyWidget):
     timeline_spec = t.Dict().tag(sync=True)  # Vega-Lite spec of the timelines (Altair, data inline)
     range_start = t.Float(None, allow_none=True).tag(sync=True)  # selected range (shift-drag on a timeline)
     range_end = t.Float(None, allow_none=True).tag(sync=True)
+    face = t.Unicode("auto").tag(sync=True)  # the face or subject shown: "auto" (whoever is in view), a subject, a face id
+    face_options = t.List(t.Dict()).tag(sync=True)  # [{"value", "label"}] for the face selector
+    tiers = t.List(t.Dict()).tag(sync=True)  # annotation tiers (interval tracks), updated live on the timelines
+    reviewers = t.List(t.Unicode())  # reviewers that always get a tier (the annotator's first)
+    has_audio = t.Bool(False).tag(sync=True)
+    audio_t0 = t.Float(0.0).tag(sync=True)  # session time (s) of the first audio sample sent
+    speed = t.Float(1.0).tag(sync=True)  # playback rate, 0.25-2
+    muted = t.Bool(False).tag(sync=True)
+    proxy_ready = t.Bool(False).tag(sync=True)  # the all-intra proxy is there: jumps draw it first
     browser_cache = t.Int(48).tag(sync=True)  # frames the front-end keeps decoded (0: none)
     frame_format = t.Enum(["auto", "jpeg", "raw"], "auto").tag(sync=True)  # how requested frames travel
 
     def __init__(self, src=None, *, cache_size: int = 64, quality: int = 80, max_width: int = 640,
                  timelines: bool = True, prefetch: int = 24, browser_cache: int = 48,
-                 frame_format: str = "auto", **kwargs):
+                 frame_format: str = "auto", proxy: bool = True, audio: bool = True, **kwargs):
         super().__init__(browser_cache=max(int(browser_cache), 0), frame_format=frame_format, **kwargs)
         self._cache: OrderedDict[int, bytes] = OrderedDict()
         self._cache_lock = threading.Lock()  # the background thread encodes too
@@ -141,7 +151,12 @@ class Scrubber(anywidget.AnyWidget):
         self._index = np.zeros(0, int)
         self._scale = 1.0
         self._face = None
+        self._faces = FaceView(None)
+        self._proxy = None
+        self._audio = None  # (samples float32, rate, t0)
+        self._tree = src if isinstance(src, xr.DataTree) else None
         self.n_sent = 0
+        self.n_proxy = 0
         messages = []
         video = None
         if isinstance(src, xr.DataTree):
@@ -166,27 +181,133 @@ class Scrubber(anywidget.AnyWidget):
             messages.append("face node has no face_box: no overlay")
             self._face = None
         self.has_face = self._face is not None
+        self._faces = FaceView(self._face, self._times if self._times.size else None)
+        self.face_options = self._faces.options() if self.has_face else []
+        self.face = self._faces.check(self.face)
+        if proxy and self.has_video:
+            self._start_proxy(video)
+        if audio:
+            self._audio = _session_audio(src, video)
+            if self._audio is not None:
+                self.has_audio, self.audio_t0 = True, float(self._audio[2])
         if not self.has_video and self._face is not None and "time" in self._face.coords:
             ft = self._face["time"].to_numpy().astype(float)
             if ft.size:
                 self.start, self.duration = float(ft[0]), float(ft[-1] - ft[0])
-        if timelines and isinstance(src, xr.DataTree):
-            from .timeline import timeline_spec, timeline_tracks
-
-            end = self.start + self.duration
+        self._timelines_on = bool(timelines and isinstance(src, xr.DataTree))
+        if self._timelines_on:
             if not self.duration:
                 end = max((float(n["time"].values[-1]) for n in src.subtree
                            if "time" in n.coords and n.sizes.get("time", 0)), default=0.0)
                 self.duration = end - self.start
-            self.timelines = timeline_tracks(src, start=self.start, end=end)
             try:
-                self.timeline_spec = timeline_spec(self.timelines, start=self.start, end=end,
-                                                   width=max(self.width or 640, 400) - 30)
+                self._build_timelines()
             except ImportError:
                 messages.append("timelines need altair (pip install altair)")
         self.message = "; ".join(messages)
         self.current_time = self.start
+        self.observe(self._on_face, "face")
+        self.observe(self._on_tiers, "tiers")
         self.on_msg(self._on_msg)
+
+    # ------------------------------------------------------------------ timelines, faces, tiers
+    #: width (px) of the timelines' plots
+    timeline_width = 900
+
+    def _build_timelines(self):
+        from .timeline import annotation_tiers, timeline_spec, timeline_tracks
+
+        end = self.start + self.duration
+        tracks = timeline_tracks(self._tree, start=self.start, end=end, faces=self._faces, face=self.face)
+        stored = [tr for tr in tracks if tr.get("tier") is not None]
+        tracks = [tr for tr in tracks if tr.get("tier") is None]
+        live = list(self.tiers) if self.tiers else stored
+        if self.reviewers and not self.tiers:
+            live = annotation_tiers([], start=self.start, end=end, reviewers=self.reviewers) + \
+                [tr for tr in stored if tr["tier"] not in self.reviewers]
+        self.timelines = tracks + live
+        self.timeline_spec = timeline_spec(self.timelines, start=self.start, end=end, width=self.timeline_width)
+
+    @t.validate("face")
+    def _valid_face(self, proposal):
+        faces = getattr(self, "_faces", None)  # an unknown face or subject: whoever is in view
+        return proposal["value"] if faces is None else faces.check(str(proposal["value"]))
+
+    def _on_face(self, change):
+        if self._timelines_on:
+            self._build_timelines()
+
+    def _on_tiers(self, change):
+        """Annotation tiers changed: the front-end updates their data in place; a tier that is new
+        (a reviewer the timelines have no row for) needs the chart built again."""
+        if not self._timelines_on:
+            return
+        have = {tr.get("tier") for tr in self.timelines if tr.get("tier") is not None}
+        if {tr.get("tier") for tr in change["new"]} - have:
+            self._build_timelines()
+        else:
+            self.timelines = [tr for tr in self.timelines if tr.get("tier") is None] + list(change["new"])
+
+    def set_annotations(self, rows: list[dict]):
+        """Show these annotation rows as tiers (one per reviewer, :attr:`reviewers` first)."""
+        from .timeline import annotation_tiers
+
+        stored = [tr for tr in self.timelines if tr.get("tier") is not None]
+        keep = [tr["tier"] for tr in stored]
+        self.tiers = annotation_tiers(rows, start=self.start, end=self.start + self.duration,
+                                      reviewers=list(dict.fromkeys(list(self.reviewers) + keep)))
+
+    # ------------------------------------------------------------------ proxy and sound
+    def _start_proxy(self, video: xr.Dataset):
+        from .proxy import video_proxy
+
+        path = video.attrs.get("path")
+        if not path or self._reader is None:
+            return
+        try:
+            self._proxy = video_proxy(path, int(self._reader.n_frames))
+        except (OSError, EmonbError):
+            self._proxy = None
+            return
+        if self._proxy.ready:
+            self.proxy_ready = True
+        else:
+            def done(p, me=self):
+                me.proxy_ready = bool(p.ready)
+            thread = self._proxy.build_in_background()
+            threading.Thread(target=lambda: (thread.join(), done(self._proxy)), daemon=True).start()
+
+    @property
+    def proxy(self):
+        """The :class:`~emonb.widgets.proxy.VideoProxy` jumps are drawn from first (None: none)."""
+        return self._proxy
+
+    def audio_wav(self) -> bytes:
+        """The session's sound (the audio node, else the video's own track) as a 16-bit mono WAV."""
+        import wave
+
+        if self._audio is None:
+            raise EmonbValueError("this session has no sound")
+        x, rate, _ = self._audio
+        pcm = (np.clip(np.nan_to_num(x, nan=0.0), -1.0, 1.0) * 32767).astype("<i2")
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(int(rate))
+            w.writeframes(pcm.tobytes())
+        return buf.getvalue()
+
+    def send_audio(self) -> dict:
+        """Send the sound (one WAV buffer) and the session time of its first sample (``t0``)."""
+        if self._audio is None:
+            msg = {"type": "audio", "error": "no sound in this session"}
+            self.send(msg)
+            return msg
+        x, rate, t0 = self._audio
+        msg = {"type": "audio", "t0": float(t0), "rate": int(rate), "duration": float(x.size / rate)}
+        self.send(msg, buffers=[self.audio_wav()])
+        return msg
 
     def _open_video(self, video: xr.Dataset):
         from ..io.video import video_reader
@@ -252,16 +373,16 @@ class Scrubber(anywidget.AnyWidget):
                 "max_frames": self._cache_size}
 
     def overlay_at(self, t: float | None = None) -> dict:
-        """Overlay data at ``t``: faces with box (px of the frames sent), key landmarks, top emotion + probability."""
+        """Overlay data at ``t``: the faces of the analysed frame belonging to ``t`` (the rule of
+        :class:`~emonb.widgets._faces.FaceView`, shared with the AU inspector and the timelines),
+        each with its box (px of the frames sent), key landmarks, top emotion + probability, its
+        face or subject ``key`` and ``selected`` (the one the selector shows); ``analysed_time``."""
         t = self.current_time if t is None else float(t)
         face = self._face
-        if face is None or "time" not in face.coords or face.sizes.get("time", 0) == 0:
+        k = self._faces.index_at(t) if face is not None else None
+        if k is None:
             return {"faces": []}
-        ft = face["time"].to_numpy().astype(float)
-        k = int(np.argmin(np.abs(ft - t)))
-        tol = 1.0 / self.fps if self.fps else 0.1
-        if abs(ft[k] - t) > tol:
-            return {"faces": []}
+        shown = self._faces.column_at(k, self.face)
         s = self._scale
         out = []
         boxes = face["face_box"].isel(time=k).to_numpy()
@@ -270,7 +391,9 @@ class Scrubber(anywidget.AnyWidget):
         for j, box in enumerate(boxes):
             if not np.all(np.isfinite(box)):
                 continue
-            item = {"face": j, "box": [float(v) * s for v in box]}
+            key = self._faces.key_at(k, j)
+            item = {"face": j, "key": key, "name": self._faces.noun(key), "selected": j == shown,
+                    "box": [float(v) * s for v in box]}
             if "face_emotion" in face:
                 p = face["face_emotion"].isel(time=k)
                 if "face" in p.dims:
@@ -289,7 +412,7 @@ class Scrubber(anywidget.AnyWidget):
                 if np.isfinite(pts).all():
                     item["landmarks"] = np.round(pts, 1).tolist()
             out.append(item)
-        return {"faces": out}
+        return {"faces": out, "analysed_time": float(self._faces.times[k])}
 
     def step(self, n: int = 1):
         """Move ``current_time`` by ``n`` frames (negative = back)."""
@@ -301,7 +424,10 @@ class Scrubber(anywidget.AnyWidget):
     def _on_msg(self, widget, content, buffers):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "frame":
-            self.send_frame(content.get("t"), request_id=content.get("id"), raw=bool(content.get("raw")))
+            self.send_frame(content.get("t"), request_id=content.get("id"), raw=bool(content.get("raw")),
+                            proxy=bool(content.get("proxy")))
+        elif kind == "audio":
+            self.send_audio()
         elif kind == "step":
             self.step(int(content.get("n", 1)))
         elif kind == "vega":
@@ -321,12 +447,15 @@ class Scrubber(anywidget.AnyWidget):
         self.send(msg, buffers=list(vega_sources(compressed=gzip)))
         return msg
 
-    def send_frame(self, t=None, *, request_id=None, raw: bool = False):
+    def send_frame(self, t=None, *, request_id=None, raw: bool = False, proxy: bool = False):
         """Send the frame at ``t`` (and its overlay) to the front-end; returns the message sent.
 
         ``raw=True`` sends the RGB pixels (``format: "rgb"``, width x height x 3 bytes) instead of a
         JPEG: no encoding here and no decoding in the browser, for a browser on the same machine
-        (the front-end asks for it when the page comes from localhost, see ``frame_format``)."""
+        (the front-end asks for it when the page comes from localhost, see ``frame_format``).
+        ``proxy=True`` (a jump the browser has nothing near) first sends the proxy frame
+        (``{"type": "proxy", id, position, frame_time, overlay}`` with its small JPEG), at once,
+        before the full frame is decoded."""
         t0 = time.perf_counter()
         t = self.current_time if t is None else float(t)
         if not self.has_video:
@@ -335,6 +464,14 @@ class Scrubber(anywidget.AnyWidget):
             self.send(msg)
             return msg
         pos = self.frame_position(t)
+        if proxy and self._proxy is not None:
+            small = self._proxy.jpeg(int(self._index[pos]))
+            if small is not None:
+                ft = float(self._times[pos])
+                self.send({"type": "proxy", "id": request_id, "t": t, "frame_time": ft, "position": pos,
+                           "overlay": self._overlay_sent(ft),
+                           "server_ms": round(1000 * (time.perf_counter() - t0), 2)}, buffers=[small])
+                self.n_proxy += 1
         try:
             data = np.ascontiguousarray(self._rgb_at(pos)).tobytes() if raw else self._jpeg_at(pos)
         except EmonbError as e:
@@ -464,3 +601,31 @@ class Scrubber(anywidget.AnyWidget):
             meta.append({"position": p, "frame_time": ft, "overlay": self._overlay_sent(ft)})
         self.send({"type": "ahead", "gen": request, "frames": meta}, buffers=[data for _, data in batch])
         self.n_ahead += len(batch)
+
+
+def _session_audio(src, video) -> tuple | None:
+    """``(samples float32, rate, t0)``: the session's audio node, else the video file's own sound."""
+    if isinstance(src, xr.DataTree) and "audio" in src.children and "audio" in src["audio"].data_vars:
+        da = src["audio"]["audio"]
+        if "time" in da.dims and da.sizes["time"]:
+            rate = float(src["audio"].attrs.get("sampling_rate") or 0.0)
+            tt = da["time"].to_numpy()
+            if not rate and tt.size > 1:
+                rate = 1.0 / float(np.median(np.diff(tt)))
+            return da.to_numpy().astype(np.float32).reshape(-1), rate, float(tt[0])
+    path = video.attrs.get("path") if isinstance(video, xr.Dataset) else None
+    if not path:
+        return None
+    try:
+        import av
+
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                return None
+        from ..io.audio import load_audio
+
+        a = load_audio(path, sr=16000, t0=float(video.attrs.get("t0", 0.0)))
+    except Exception:  # noqa: BLE001  (a video without readable sound plays silent)
+        return None
+    tt = a["time"].to_numpy()
+    return a["audio"].to_numpy().astype(np.float32).reshape(-1), 16000.0, float(tt[0]) if tt.size else 0.0
