@@ -103,9 +103,27 @@ def _bad_frames(bad, n: int) -> np.ndarray:
     return (c[b] - c[a]) > 0
 
 
+def _emotion_probs(rt, X, feats, bounds, session=None):
+    """Probabilities for frame ranges: functionals ``X`` plus, for a model with one, the log-mel CNN."""
+    cnn = rt.cnn_logits(feats, bounds) if getattr(rt, "has_cnn", False) else None
+    if cnn is None and session is None:
+        return rt.predict(X)
+    return rt.predict(X, cnn_logits=cnn, session=session)
+
+
+def _session_stats(rt, X, ok):
+    """Speaker statistics over a session's utterances (None when the model has no session head or no speech)."""
+    if not getattr(rt, "has_session_head", False):
+        raise EmonbValueError(f"session_calibration needs a model with a per-session head; "
+                              f"{rt.spec.name!r} has none")
+    if not np.any(ok):
+        return None
+    return rt.session_stats(X[ok])
+
+
 def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 2.0, hop: float = 0.5,
-                  vad_threshold: float = 0.5, sampling_rate: float | None = None, device: str = "auto",
-                  progress: bool = True):
+                  vad_threshold: float = 0.5, session_calibration: bool = False,
+                  sampling_rate: float | None = None, device: str = "auto", progress: bool = True):
     """Voice activity, prosody, spectral features and speech emotion on the session clock.
 
     Parameters
@@ -121,6 +139,13 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
         Sliding window for emotion, arousal, valence and confidence, in seconds.
     vad_threshold : float
         Speech probability above which a frame counts as speech (segments use hysteresis).
+    session_calibration : bool
+        Per-session speaker normalisation: a session is one speaker, so the functionals are
+        standardised over this recording's own speech segments (shrunk towards the training
+        population when there are few; one lone utterance is judged mostly against the population)
+        and read by the model's speaker-normalised head. Better across speakers when the recording
+        holds one speaker in several states; wrong when it mixes speakers. Recorded in
+        ``attrs["session_calibration"]`` with the number of utterances it used.
     sampling_rate : float, optional
         Sampling rate in Hz when ``src`` is a raw signal.
     device : str
@@ -229,10 +254,26 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
         conf_w[:] = np.nan
 
     labels = _labels_of(emo_rt) if emo_rt is not None else []
+
+    # speech segments and their functionals (read before the windows: the session statistics come from them)
+    seg = speech_segments(feats["time"], vadp, threshold=vad_threshold) if speech.any() else np.zeros((0, 2))
+    bounds = [(int(np.floor(s * F.FRAME_RATE)), int(np.ceil(e * F.FRAME_RATE))) for s, e in seg]
+    seg_fun = F.segment_functionals(feats, feats["voice"], bounds) if len(bounds) else np.zeros(
+        (0, len(F.FUNCTIONAL_NAMES)), np.float32)
+    seg_ok = np.zeros(len(bounds), bool)
+    if len(bounds):
+        seg_speech = np.array([speech[a:b].sum() for a, b in bounds]) / F.FRAME_RATE
+        seg_voiced = np.array([feats["voiced"][a:b].sum() for a, b in bounds]) / F.FRAME_RATE
+        seg_ok = _core.has_speech(seg_speech, seg_voiced, np.ones(len(bounds)))
+    session = None
+    if emo_rt is not None and session_calibration:
+        session = _session_stats(emo_rt, seg_fun, seg_ok)
+
     probs_w = np.full((len(wstart), len(labels)), np.nan, np.float32)
     if emo_rt is not None and valid.any():
         X = F.window_functionals(feats, feats["voice"], wstart[valid], wlen)
-        probs_w[valid] = emo_rt.predict(X)
+        probs_w[valid] = _emotion_probs(emo_rt, X, feats, np.stack([wstart[valid], wstart[valid] + wlen], axis=1),
+                                        session)
     # frames take the values of the window whose centre is nearest
     if len(wstart):
         nearest = np.clip(np.searchsorted(wcenter, np.arange(n) + 0.5) , 0, len(wcenter) - 1)
@@ -244,18 +285,10 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
     conf = conf_w[pick] if len(wstart) else np.full(n, np.nan, np.float32)
     val, aro = _valence_arousal(probs, labels) if labels else (np.full(n, np.nan), np.full(n, np.nan))
 
-    # speech segments and their functionals / emotion
-    seg = speech_segments(feats["time"], vadp, threshold=vad_threshold) if speech.any() else np.zeros((0, 2))
-    bounds = [(int(np.floor(s * F.FRAME_RATE)), int(np.ceil(e * F.FRAME_RATE))) for s, e in seg]
-    seg_fun = F.segment_functionals(feats, feats["voice"], bounds) if len(bounds) else np.zeros(
-        (0, len(F.FUNCTIONAL_NAMES)), np.float32)
+    # emotion per speech segment
     seg_probs = np.full((len(bounds), len(labels)), np.nan, np.float32)
-    if emo_rt is not None and len(bounds):
-        seg_speech = np.array([speech[a:b].sum() for a, b in bounds]) / F.FRAME_RATE
-        seg_voiced = np.array([feats["voiced"][a:b].sum() for a, b in bounds]) / F.FRAME_RATE
-        ok = _core.has_speech(seg_speech, seg_voiced, np.ones(len(bounds)))
-        if ok.any():
-            seg_probs[ok] = emo_rt.predict(seg_fun[ok])
+    if emo_rt is not None and seg_ok.any():
+        seg_probs[seg_ok] = _emotion_probs(emo_rt, seg_fun[seg_ok], feats, np.asarray(bounds)[seg_ok], session)
     seg_val, seg_aro = _valence_arousal(seg_probs, labels) if labels else (np.zeros(0), np.zeros(0))
 
     def var(data, units, long_name, dims=("time",), **extra):
@@ -309,6 +342,10 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
         "vad_model_license": vad_rt.spec.license,
         "sampling_rate": F.FRAME_RATE, "audio_sampling_rate": float(audio.source_rate), "t0": float(audio.t0),
         "window": window, "hop": hop, "vad_threshold": float(vad_threshold),
+        "session_calibration": (f"speaker-normalised over {int(seg_ok.sum())} speech segments of this recording"
+                                if session is not None else
+                                "requested, but no speech segment: population statistics" if session_calibration
+                                else "none"),
         "pitch_method": f"YIN ({F.PITCH_FMIN:g}-{F.PITCH_FMAX:g} Hz, aperiodicity < {F.VOICING_THRESHOLD})",
         "snr_db": snr_db, "noise_floor_dbfs": noise_floor, "duration": float(audio.duration),
         "quality_flags": ",".join(dict.fromkeys(flags)), "emotion_note": CALM_NOTE + " " + HONESTY_NOTE,
@@ -320,7 +357,7 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
 
 
 def predict_voice_clips(clips, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, sampling_rate: float | None = None,
-                        names=None, device: str = "auto", progress: bool = True):
+                        names=None, speakers=None, device: str = "auto", progress: bool = True):
     """Emotion probabilities, arousal and valence for whole clips (one row per clip).
 
     Parameters
@@ -331,6 +368,12 @@ def predict_voice_clips(clips, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, sampling
         Speech-emotion model (default ``"voice-emotion-ravdess"``).
     names : sequence of str, optional
         Clip labels for the ``clip`` coordinate (default: file names, or ``clip0``, ``clip1``...).
+    speakers : sequence, optional
+        One speaker (or session) id per clip: per-session speaker normalisation. Each clip's
+        functionals are standardised over the clips of its own speaker (shrunk towards the
+        training population when a speaker has few clips; a lone clip is judged mostly against
+        the population) and read by the model's speaker-normalised head. Use it only when the ids
+        are right: it is a calibration on the speaker's own speech.
 
     Returns
     -------
@@ -373,6 +416,14 @@ def predict_voice_clips(clips, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, sampling
     emo_rt = _emotion_runtime(model, device)
     labels = _labels_of(emo_rt)
     N = len(clips)
+    if speakers is not None:
+        speakers = [str(s) for s in speakers]
+        if len(speakers) != N:
+            raise EmonbValueError("speakers= needs one entry per clip")
+        if not getattr(emo_rt, "has_session_head", False):
+            raise EmonbValueError(f"speakers= needs a model with a per-session head; {emo_rt.spec.name!r} has none")
+    use_cnn = bool(getattr(emo_rt, "has_cnn", False))
+    cnn = np.full((N, len(labels)), np.nan, np.float32) if use_cnn else None
     X = np.full((N, len(F.FUNCTIONAL_NAMES)), np.nan, np.float32)
     sp = np.full(N, np.nan)
     dur = np.full(N, np.nan)
@@ -392,6 +443,8 @@ def predict_voice_clips(clips, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, sampling
             X[i], sp[i] = _core.clip_functionals(feats)
             if np.all(np.isnan(X[i])):
                 fl.append("no_speech")
+            elif use_cnn:
+                cnn[i] = emo_rt.cnn_logits(feats, [(0, len(feats["time"]))])[0]
         else:
             sp[i] = 0.0
             if "no_audio" not in fl:
@@ -399,8 +452,14 @@ def predict_voice_clips(clips, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, sampling
         flags.append(",".join(dict.fromkeys(fl)))
     probs = np.full((N, len(labels)), np.nan, np.float32)
     ok = ~np.all(np.isnan(X), axis=1)
-    if ok.any():
-        probs[ok] = emo_rt.predict(X[ok])
+    if ok.any() and speakers is None:
+        probs[ok] = emo_rt.predict(X[ok], cnn_logits=cnn[ok]) if use_cnn else emo_rt.predict(X[ok])
+    elif ok.any():
+        spk = np.asarray(speakers, dtype=object)
+        for g in dict.fromkeys(spk[ok].tolist()):
+            m = ok & (spk == g)
+            probs[m] = emo_rt.predict(X[m], cnn_logits=cnn[m] if use_cnn else None,
+                                      session=emo_rt.session_stats(X[m]))
     val, aro = _valence_arousal(probs, labels)
     best = np.array([labels[int(np.argmax(p))] if np.isfinite(p).all() else "" for p in probs], dtype=object)
     bestp = np.array([float(np.max(p)) if np.isfinite(p).all() else np.nan for p in probs], np.float32)
@@ -420,6 +479,8 @@ def predict_voice_clips(clips, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, sampling
         coords={"clip": names, "emotion": labels, "functional": list(F.FUNCTIONAL_NAMES)},
     )
     ds.attrs.update(emo_rt.provenance())
+    ds.attrs["session_calibration"] = ("speaker-normalised over each speaker's clips (speakers=)"
+                                       if speakers is not None else "none")
     ds.attrs.update({"device": "cpu", "vad_model": vad_rt.spec.name, "vad_model_version": vad_rt.spec.version,
                      "vad_model_license": vad_rt.spec.license, "emotion_note": CALM_NOTE + " " + HONESTY_NOTE})
     return ds

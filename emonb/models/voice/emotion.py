@@ -1,8 +1,19 @@
-"""Speech-emotion classifier runtime: standardised functionals into a small MLP, in numpy.
+"""Speech-emotion classifier runtime, in numpy: functionals head, optional log-mel CNN, temperature.
 
-The weights file is a plain ``.npz`` (no pickle): ``feature_names``, ``labels``, ``mean``,
-``scale``, ``n_layers``, ``W0``, ``b0``, ... and ``meta`` (a JSON string with the training
-summary). Hidden layers use ReLU; the output layer is a softmax.
+The weights file is a plain ``.npz`` (no pickle):
+
+- functionals head: ``feature_names``, ``labels``, ``mean``, ``scale``, ``n_layers``, ``W0``,
+  ``b0``, ... (hidden layers ReLU);
+- optional log-mel network: ``cnn_*`` arrays (:mod:`~emonb.models.voice.melcnn`) and
+  ``cnn_weight`` (its share of the ensemble: the log-probabilities of the two parts are averaged
+  with weights ``1 - cnn_weight`` and ``cnn_weight``);
+- optional per-session head (speaker normalisation, see
+  :mod:`~emonb.models.voice.calibration`): ``sn_W``, ``sn_b``, ``sn_pop_mean``, ``sn_pop_var``,
+  ``sn_prior``;
+- temperatures (scalars; 1 when absent) for each way the parts combine: ``temperature``
+  (functionals + CNN, or functionals alone in a model without a CNN), ``temperature_functionals``,
+  ``temperature_session`` (session head + CNN), ``temperature_session_functionals``;
+- ``meta``: a JSON string with the training summary.
 """
 
 from __future__ import annotations
@@ -17,19 +28,30 @@ from .features import FUNCTIONAL_NAMES
 
 __all__ = ["VoiceEmotionModel", "build_emotion_model", "save_emotion_weights", "load_emotion_weights"]
 
+_OPTIONAL_SCALARS = ("temperature", "temperature_functionals", "temperature_session",
+                     "temperature_session_functionals", "cnn_weight", "sn_prior")
 
-def save_emotion_weights(path, *, labels, feature_names, mean, scale, weights, biases, meta=None):
-    """Write a classifier to ``path`` as a pickle-free ``.npz``."""
+
+def save_emotion_weights(path, *, labels, feature_names, mean, scale, weights, biases, meta=None, extra=None):
+    """Write a classifier to ``path`` as a pickle-free ``.npz``.
+
+    ``extra`` holds the optional arrays (``cnn_*``, ``sn_*``, temperatures) named in the module
+    docstring.
+    """
     arrays = {
         "labels": np.asarray(list(labels), dtype=str),
         "feature_names": np.asarray(list(feature_names), dtype=str),
         "mean": np.asarray(mean, np.float32), "scale": np.asarray(scale, np.float32),
         "n_layers": np.asarray(len(weights)),
-        "meta": np.asarray(json.dumps(meta or {}, sort_keys=True)),
+        "meta": np.asarray(json.dumps(meta or {}, sort_keys=True, default=float)),
     }
     for i, (w, b) in enumerate(zip(weights, biases)):
         arrays[f"W{i}"] = np.asarray(w, np.float32)
         arrays[f"b{i}"] = np.asarray(b, np.float32)
+    for k, v in (extra or {}).items():
+        if k in arrays:
+            raise ValueError(f"extra array {k!r} clashes with a core array")
+        arrays[k] = np.asarray(v)
     with open(path, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -38,19 +60,27 @@ def load_emotion_weights(path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
             n = int(z["n_layers"])
-            return {
+            out = {
                 "labels": [str(s) for s in z["labels"]],
                 "feature_names": [str(s) for s in z["feature_names"]],
                 "mean": z["mean"].astype(np.float32), "scale": z["scale"].astype(np.float32),
                 "weights": [z[f"W{i}"] for i in range(n)], "biases": [z[f"b{i}"] for i in range(n)],
                 "meta": json.loads(str(z["meta"])),
+                "extra": {k: z[k] for k in z.files if k.startswith(("cnn_", "sn_")) or k in _OPTIONAL_SCALARS},
             }
+            return out
     except Exception as exc:
         raise EmonbModelError(f"speech-emotion weights {path} do not load: {exc}") from None
 
 
+def _log_softmax(z):
+    z = np.asarray(z, np.float64)
+    m = np.max(z, axis=1, keepdims=True)
+    return z - m - np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
+
+
 class VoiceEmotionModel(ModelRuntime):
-    """Functionals -> emotion probabilities.
+    """Functionals (and log-mel frames) -> calibrated emotion probabilities.
 
     Parameters
     ----------
@@ -58,7 +88,7 @@ class VoiceEmotionModel(ModelRuntime):
         Spec whose ``weights`` is an ``.npz`` written by :func:`save_emotion_weights`.
     """
 
-    cpu_only = True  # numpy / onnxruntime on the CPU: no device probing, no torch import
+    cpu_only = True  # numpy only: no device probing, no torch import
 
     def _load(self):
         path = self.spec.check_weights()
@@ -76,16 +106,94 @@ class VoiceEmotionModel(ModelRuntime):
         self.mean_, self.scale_ = state["mean"], state["scale"]
         self.weights_, self.biases_ = state["weights"], state["biases"]
         self.meta_ = state["meta"]
+        ex = state["extra"]
+        self.temperatures_ = {k: float(ex[k]) if k in ex else 1.0 for k in _OPTIONAL_SCALARS if k.startswith("temp")}
+        self.cnn_ = None
+        if "cnn_n_conv" in ex:
+            from .melcnn import MelCNNNumpy
+
+            try:
+                self.cnn_ = MelCNNNumpy(ex)
+            except KeyError as exc:
+                raise EmonbModelError(f"model {self.spec.name!r} ({path}): CNN array {exc} missing") from None
+            self.cnn_weight_ = float(ex.get("cnn_weight", 0.5))
+        self.session_ = None
+        if "sn_W" in ex:
+            self.session_ = {"W": ex["sn_W"].astype(np.float64), "b": ex["sn_b"].astype(np.float64),
+                             "pop_mean": ex["sn_pop_mean"].astype(np.float64),
+                             "pop_var": ex["sn_pop_var"].astype(np.float64), "prior": float(ex["sn_prior"])}
         self.model_ = True
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        """Emotion probabilities.
+    # --- parts ---------------------------------------------------------------------------------
+
+    @property
+    def has_cnn(self) -> bool:
+        """Whether the model has a log-mel network (then pass ``cnn_logits`` to :meth:`predict`)."""
+        return self.load().cnn_ is not None
+
+    @property
+    def has_session_head(self) -> bool:
+        """Whether the model supports per-session speaker normalisation (``session=`` in :meth:`predict`)."""
+        return self.load().session_ is not None
+
+    def cnn_logits(self, feats: dict, bounds) -> np.ndarray | None:
+        """Log-mel network logits for frame ranges ``[a, b)`` of ``feats`` (None without a CNN).
+
+        Parameters
+        ----------
+        feats : dict
+            Frame features with ``logmel`` (n_frames, 40) and ``voice`` (n_frames,) bool.
+        bounds : array-like (n, 2)
+            Frame index ranges; the network pools over their voice frames (NaN rows without any).
+        """
+        self.load()
+        if self.cnn_ is None:
+            return None
+        voice = np.asarray(feats["voice"], bool)
+        emb = self.cnn_.embed(feats["logmel"], voice)
+        return self.cnn_.logits_from_embeddings(emb, self.cnn_.step_mask(voice), bounds)
+
+    def session_stats(self, X: np.ndarray):
+        """Shrunk speaker statistics (mean, sd) from one speaker's utterance functionals (k, n_functionals)."""
+        from .calibration import speaker_stats
+
+        self.load()
+        if self.session_ is None:
+            raise EmonbModelError(f"model {self.spec.name!r} has no per-session (speaker-normalised) head")
+        s = self.session_
+        return speaker_stats(X, s["pop_mean"], s["pop_var"], prior=s["prior"])
+
+    # --- prediction ----------------------------------------------------------------------------
+
+    def _functional_logits(self, X, session):
+        if session is not None:
+            if self.session_ is None:
+                raise EmonbModelError(f"model {self.spec.name!r} has no per-session (speaker-normalised) head")
+            mean, sd = session
+            Z = np.clip(np.nan_to_num((X - mean) / sd, nan=0.0, posinf=0.0, neginf=0.0), -8.0, 8.0)
+            return Z @ self.session_["W"] + self.session_["b"]
+        Z = (X - self.mean_) / self.scale_
+        h = np.clip(np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0), -8.0, 8.0)
+        for i, (w, b) in enumerate(zip(self.weights_, self.biases_)):
+            h = h @ w + b
+            if i < len(self.weights_) - 1:
+                h = np.maximum(h, 0.0)
+        return h
+
+    def predict(self, X: np.ndarray, *, cnn_logits: np.ndarray | None = None, session=None) -> np.ndarray:
+        """Calibrated emotion probabilities.
 
         Parameters
         ----------
         X : ndarray (n, n_functionals)
             Functionals in :data:`~emonb.models.voice.features.FUNCTIONAL_NAMES` order; NaN
             entries are imputed with the training mean. Rows that are all NaN give NaN.
+        cnn_logits : ndarray (n, n_labels), optional
+            From :meth:`cnn_logits` for the same stretches. A model with a log-mel network
+            combines them with the functionals head; without them (or on NaN rows) the
+            functionals head answers alone, with its own temperature.
+        session : (mean, sd), optional
+            Speaker statistics from :meth:`session_stats`: use the per-session head.
 
         Returns
         -------
@@ -94,15 +202,18 @@ class VoiceEmotionModel(ModelRuntime):
         self.load()
         X = np.atleast_2d(np.asarray(X, np.float64))
         empty = np.all(np.isnan(X), axis=1)
-        Z = (X - self.mean_) / self.scale_
-        Z = np.nan_to_num(Z, nan=0.0, posinf=0.0, neginf=0.0)
-        Z = np.clip(Z, -8.0, 8.0)
-        h = Z
-        for i, (w, b) in enumerate(zip(self.weights_, self.biases_)):
-            h = h @ w + b
-            if i < len(self.weights_) - 1:
-                h = np.maximum(h, 0.0)
-        p = softmax(h, axis=1)
+        key = "temperature_session" if session is not None else "temperature"
+        lf = _log_softmax(self._functional_logits(X, session))
+        if self.cnn_ is not None:
+            out = lf / self.temperatures_[key + "_functionals"]
+            if cnn_logits is not None:
+                lc = np.asarray(cnn_logits, np.float64)
+                ok = np.isfinite(lc).all(axis=1)
+                w = self.cnn_weight_
+                out[ok] = ((1 - w) * lf[ok] + w * _log_softmax(lc[ok])) / self.temperatures_[key]
+        else:
+            out = lf / self.temperatures_[key]
+        p = softmax(out, axis=1)
         p[empty] = np.nan
         return p
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "SR", "HOP", "FRAME_RATE", "N_MFCC", "LLD_NAMES", "LLD_UNITS", "frame_features", "yin_pitch",
+    "SR", "HOP", "FRAME_RATE", "N_MFCC", "N_MELS", "LLD_NAMES", "LLD_UNITS", "frame_features", "yin_pitch",
     "functionals", "window_functionals", "FUNCTIONAL_NAMES", "syllable_nuclei",
 ]
 
@@ -22,6 +22,7 @@ SR = 16000
 HOP = 160
 FRAME_RATE = SR / HOP  # 100 frames per second
 N_MFCC = 13
+N_MELS = 40  # log-mel bands (20 Hz - 8 kHz) behind the MFCCs; the spectrogram network reads them
 WIN = 400  # 25 ms analysis window for level and spectrum
 N_FFT = 512
 PITCH_FMIN = 65.0
@@ -85,7 +86,16 @@ def yin_pitch(y: np.ndarray, *, sr: int = SR, hop: int = HOP, fmin: float = PITC
     n_fft = int(2 ** np.ceil(np.log2(length)))
     if n_frames is None:
         n_frames = 1 + len(y) // hop
-    frames = _frames(np.asarray(y, np.float32), length, hop, n_frames)
+    yf = np.asarray(y, np.float32)
+    frames = _frames(yf, length, hop, n_frames)
+    # energy of every w-sample stretch of the (zero-padded) signal from one running sum, so each
+    # frame reads its lag energies as a strided view instead of summing its own squares
+    pad = length // 2
+    n_pad = max((n_frames - 1) * hop + length, len(yf) + 2 * pad)
+    sq1 = np.zeros(n_pad + 1)
+    sq1[1 + pad:1 + pad + len(yf)] = yf.astype(np.float64) ** 2
+    run = np.cumsum(sq1)
+    energy = np.lib.stride_tricks.sliding_window_view(run[w:] - run[:-w], tau_max + 1)[::hop][:n_frames]
     f0 = np.full(n_frames, np.nan)
     ap = np.full(n_frames, np.nan)
     taus = np.arange(tau_max + 1)
@@ -94,8 +104,7 @@ def yin_pitch(y: np.ndarray, *, sr: int = SR, hop: int = HOP, fmin: float = PITC
         a = fft.rfft(fr[:, :w], n=n_fft, axis=1)
         b = fft.rfft(fr, n=n_fft, axis=1)
         r = fft.irfft(np.conj(a) * b, n=n_fft, axis=1)[:, :tau_max + 1]
-        sq = np.concatenate([np.zeros((len(fr), 1), np.float32), np.cumsum(fr.astype(np.float64) ** 2, axis=1)], axis=1)
-        e_tau = sq[:, taus + w] - sq[:, taus]  # energy of x[tau : tau + w]
+        e_tau = np.maximum(energy[s:s + block], 0.0)  # energy of x[tau : tau + w]
         d = e_tau[:, :1] + e_tau - 2.0 * r
         d[:, 0] = 0.0
         d = np.maximum(d, 0.0)
@@ -163,7 +172,8 @@ def frame_features(y: np.ndarray, *, sr: int = SR) -> dict[str, np.ndarray]:
         ``time`` (n_frames,) s; ``pitch`` Hz (NaN unvoiced); ``aperiodicity``; ``voiced`` bool;
         ``loudness`` dBFS; ``hnr`` dB (NaN unvoiced); ``jitter`` (relative, NaN unvoiced);
         ``shimmer`` dB (NaN unvoiced); ``spectral_slope`` dB/kHz; ``alpha_ratio`` dB;
-        ``spectral_centroid`` Hz; ``spectral_flux``; ``mfcc`` (n_frames, 13);
+        ``spectral_centroid`` Hz; ``spectral_flux``; ``mfcc`` (n_frames, 13); ``logmel``
+        (n_frames, 40) dB, the 40-band mel power spectrum the MFCCs come from;
         ``pitch_semitones``; ``mfcc_1`` ... ``mfcc_12``.
     """
     if sr != SR:
@@ -196,6 +206,7 @@ def frame_features(y: np.ndarray, *, sr: int = SR) -> dict[str, np.ndarray]:
     # spectrum, in blocks so that long recordings never hold a full spectrogram
     spec = _spectral_features(y, n, sr=sr)
     mfcc, slope, alpha, centroid, flux = (spec[k] for k in ("mfcc", "slope", "alpha", "centroid", "flux"))
+    logmel = spec["logmel"]
     silent = loud <= -90.0
     for arr in (slope, alpha, centroid, flux):
         arr[silent] = np.nan
@@ -208,7 +219,7 @@ def frame_features(y: np.ndarray, *, sr: int = SR) -> dict[str, np.ndarray]:
         "jitter": jit.astype(np.float32), "shimmer": shim.astype(np.float32),
         "spectral_slope": slope.astype(np.float32), "alpha_ratio": alpha.astype(np.float32),
         "spectral_centroid": centroid.astype(np.float32), "spectral_flux": flux.astype(np.float32),
-        "mfcc": mfcc, "pitch_semitones": semis.astype(np.float32),
+        "mfcc": mfcc, "logmel": logmel, "pitch_semitones": semis.astype(np.float32),
     }
     for k in range(1, N_MFCC):
         out[f"mfcc_{k}"] = mfcc[:, k]
@@ -227,13 +238,14 @@ def _spectral_features(y: np.ndarray, n: int, *, sr: int = SR, block: int = 3000
     off = (N_FFT - WIN) // 2
     window[off:off + WIN] = np.hanning(WIN + 1)[:-1].astype(np.float32)  # periodic Hann, centred
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / sr)
-    melfb = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=40, fmin=20, fmax=sr / 2).astype(np.float32)
+    melfb = librosa.filters.mel(sr=sr, n_fft=N_FFT, n_mels=N_MELS, fmin=20, fmax=sr / 2).astype(np.float32)
     band = (freqs >= 50) & (freqs <= 4000)
     fk = freqs[band] / 1000.0
     fk = fk - fk.mean()
     lo_band = (freqs >= 50) & (freqs < 1000)
     hi_band = (freqs >= 1000) & (freqs <= 5000)
-    out = {"mfcc": np.empty((n, N_MFCC), np.float32), "slope": np.empty(n, np.float32),
+    out = {"mfcc": np.empty((n, N_MFCC), np.float32), "logmel": np.empty((n, N_MELS), np.float32),
+           "slope": np.empty(n, np.float32),
            "alpha": np.empty(n, np.float32), "centroid": np.empty(n, np.float32),
            "flux": np.empty(n, np.float32)}
     prev = None
@@ -244,6 +256,7 @@ def _spectral_features(y: np.ndarray, n: int, *, sr: int = SR, block: int = 3000
         S = (np.abs(np.fft.rfft(fr, axis=1)) ** 2).astype(np.float32)  # (m, n_bins)
         mel = S @ melfb.T
         logmel = 10.0 * np.log10(np.maximum(mel, 1e-10))
+        out["logmel"][a:b] = logmel
         out["mfcc"][a:b] = dct(logmel, type=2, norm="ortho", axis=1)[:, :N_MFCC]
         pdb = 10.0 * np.log10(S[:, band] + 1e-10)
         out["slope"][a:b] = ((pdb - pdb.mean(axis=1, keepdims=True)) @ fk) / (fk @ fk)
