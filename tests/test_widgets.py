@@ -352,7 +352,7 @@ def test_front_end_sources_ship_with_the_widgets():
 
     for name in ("scrubber.js", "annotator.js", "scrubber.css", "annotator.css"):
         assert (asset_dir() / name).stat().st_size > 100
-    assert "export default" in Scrubber._esm.default_value
+    assert "as default" in Scrubber._esm.default_value  # the esbuild bundle (widgets/src)
     assert "model.send" in Annotator._esm.default_value
     # the timelines' Vega and Vega-Lite ship too (with their licenses); no widget loads from a CDN
     vendor = asset_dir() / "vendor"

@@ -429,6 +429,10 @@ class Annotator(anywidget.AnyWidget):
             self.delete(content["id"])
         elif kind == "restore":
             self.restore(content["id"])
+        elif kind == "mark_in":
+            self.mark_in(content.get("t"))
+        elif kind == "mark_out":
+            self.mark_out(content.get("t"))
         elif kind == "undo":
             self.undo()
         elif kind == "redo":
