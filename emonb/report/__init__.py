@@ -21,7 +21,7 @@ from typing import Any
 from .._checks import require
 from ..errors import EmonbError, EmonbFileError, EmonbValueError, EmonbWarning
 
-__all__ = ["run_report", "run_report_status", "export_html", "report_template", "PARAMETERS", "ReportError", "remote_scripts"]
+__all__ = ["run_report", "run_report_status", "export_html", "print_pdf", "report_template", "PARAMETERS", "ReportError", "remote_scripts"]
 
 _NONE = type(None)
 #: name -> (accepted types, default, description). ``session`` is filled from ``src``.
@@ -40,7 +40,9 @@ PARAMETERS: dict[str, tuple[tuple[type, ...], Any, str]] = {
     "device": ((str,), "auto", "'auto', 'cpu' or 'cuda'"),
     "key_frames": ((int,), 4, "how many key frames at expression peaks"),
     "save_to": ((str, _NONE), None, "also write the analysed session to this store (.zarr)"),
-    "title": ((str, _NONE), None, "report title (default: the session id)"),
+    "title": ((str, _NONE), None, "report title (default: from the session id, or its recording's name)"),
+    "subjects": ((str, list), "main", "whose face charts, AU heatmap and key frames to show: 'main' (most "
+                                      "screen time), 'all', or a list of subject names"),
 }
 
 
@@ -124,8 +126,9 @@ def run_report(src, output, *, template=None, keep_notebook: bool = False, overw
 
     Parameters
     ----------
-    src : str or path
-        Session store (``.zarr``), manifest (``.yaml``), video file, or ``"sample"``.
+    src : xarray.DataTree, str or path
+        A session tree in memory (saved to a temporary store for the report's kernel), a session
+        store (``.zarr``), manifest (``.yaml``), video file, or ``"sample"``.
     output : str or path
         HTML file to write, with a ``.report.json`` sidecar beside it (parameters, timing, status).
         The notebook is executed in a temporary folder; it is kept beside the HTML (``.ipynb``,
@@ -230,8 +233,11 @@ def _execute(src, output, *, template=None, keep_notebook: bool = False, overwri
     if not template.is_file():
         raise EmonbFileError(template, "report template not found")
     known = _template_parameters(template)
-    if not isinstance(src, (str, os.PathLike)):
-        raise EmonbValueError(f"run_report needs a session path or 'sample', got {type(src).__name__}")
+    tree_src = None
+    if _is_tree(src):
+        tree_src, src = src, "sample"  # checked as a path below; the saved tree replaces it before the run
+    elif not isinstance(src, (str, os.PathLike)):
+        raise EmonbValueError(f"run_report needs a session tree, a session path or 'sample', got {type(src).__name__}")
     if not isinstance(overwrite, bool):
         raise EmonbValueError(f"overwrite must be True or False, got {overwrite!r}")
     if not (isinstance(src, str) and src == "sample"):
@@ -258,10 +264,15 @@ def _execute(src, output, *, template=None, keep_notebook: bool = False, overwri
         _output.check_store_target(save_to, overwrite=overwrite)
         staged = _output.staging_path(save_to)  # the notebook writes here; renamed into place after
     _output.ensure_folder(output.parent)
-    run_params = dict(params, save_to=str(staged)) if staged else params
+    run_params = dict(params, save_to=str(staged)) if staged else dict(params)
     work = Path(tempfile.mkdtemp(prefix="emonb-report-"))
     executed = work / output.with_suffix(".ipynb").name
     try:
+        if tree_src is not None:  # an in-memory session: the notebook's kernel reads it from a store
+            from ..session import save_session
+
+            run_params["session"] = str(save_session(tree_src, work / "session.zarr"))
+            params["session"] = f"(in-memory session tree {tree_src.attrs.get('session_id', '')})"
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(template), str(executed), parameters=run_params, kernel_name=kernel_name,
@@ -283,7 +294,7 @@ def _execute(src, output, *, template=None, keep_notebook: bool = False, overwri
         _install_saved(staged, save_to, overwrite)
         status = notebook_status(executed)
         page = work / output.name
-        export_html(executed, page, title=params.get("title") or _title(src))
+        export_html(executed, page, title=params.get("title") or _title(src, tree_src))
         # checked again: a file that appeared meanwhile is not replaced either
         _output.check_file_target(output, overwrite=overwrite, ours=is_emonb_report, what="an HTML report")
         _output.write_file(output, page.read_bytes())
@@ -313,8 +324,26 @@ def _install_saved(staged: Path | None, save_to, overwrite: bool, *, quiet: bool
         warnings.warn(f"the analysed session was not saved: {exc}", EmonbWarning, stacklevel=4)
 
 
-def _title(src) -> str:
-    return "emonb report: " + (Path(src).stem if src != "sample" else "sample session")
+def _is_tree(src) -> bool:
+    import xarray as xr
+
+    return isinstance(src, xr.DataTree)
+
+
+def _title(src, tree=None) -> str:
+    """The page title: from the session (its id, or its recording's folder and name when the id is
+    as generic as ``session``), else from the source's name."""
+    from .sections import GENERIC_IDS, report_heading
+
+    if tree is not None:
+        return report_heading(tree)
+    if src == "sample":
+        return "Emotion analysis report: the emonb sample session"
+    p = Path(src)
+    name = p.stem
+    if name.lower() in GENERIC_IDS and p.parent.name:
+        name = f"{p.parent.name}/{p.name}"
+    return f"Emotion analysis report: {name}"
 
 
 def notebook_status(notebook) -> dict:
@@ -401,3 +430,67 @@ def _template_dirs() -> list[str]:
 def remote_scripts(html: str) -> list[str]:
     """``src`` of every ``<script>`` in ``html`` that loads from the network (should be empty)."""
     return re.findall(r"<script[^>]*\bsrc\s*=\s*[\"']?((?:https?:)?//[^\"'\s>]+)", html, flags=re.I)
+
+
+def _is_printed_pdf(path) -> bool:
+    """A PDF that a Chromium print wrote (Skia is its PDF producer), as :func:`print_pdf` does."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    return data[:5] == b"%PDF-" and b"Skia/PDF" in data
+
+
+_BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+
+
+def print_pdf(html, pdf=None, *, browser: str | None = None, overwrite: bool = False, timeout: float = 120.0) -> Path:
+    """Print a report to PDF with a headless Chromium (the page's own print stylesheet applies).
+
+    Parameters
+    ----------
+    html : str or path
+        An HTML report written by :func:`run_report`.
+    pdf : str or path, optional
+        The PDF to write (default: beside ``html``, ``.pdf``). An existing file is replaced only
+        with ``overwrite=True``.
+    browser : str, optional
+        Chromium or Chrome executable (default: the first of ``chromium``, ``chromium-browser``,
+        ``google-chrome`` on the PATH).
+
+    Raises
+    ------
+    EmonbDependencyError
+        No Chromium-like browser is installed.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    from .._output import check_file_target, write_file
+    from ..errors import EmonbDependencyError
+
+    html = Path(html)
+    if not html.is_file():
+        raise EmonbFileError(html, "report not found")
+    pdf = Path(pdf) if pdf is not None else html.with_suffix(".pdf")
+    if pdf.suffix.lower() != ".pdf":
+        raise EmonbValueError(f"the PDF output must end in .pdf, got {pdf}")
+    check_file_target(pdf, overwrite=overwrite, ours=_is_printed_pdf, what="a PDF")
+    exe = browser or next((b for b in _BROWSERS if shutil.which(b)), None)
+    if exe is None or shutil.which(exe) is None:
+        raise EmonbDependencyError(f"printing a report to PDF needs Chromium or Chrome on the PATH "
+                                   f"(looked for {', '.join(_BROWSERS)}); or open {html} and print it from a browser")
+    with tempfile.TemporaryDirectory(prefix="emonb-pdf-") as tmp:
+        out = Path(tmp) / "report.pdf"
+        cmd = [shutil.which(exe), "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer",
+               f"--user-data-dir={tmp}/profile", f"--print-to-pdf={out}", html.resolve().as_uri()]
+        try:
+            res = subprocess.run(cmd, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise EmonbError(f"printing {html} to PDF took longer than {timeout:g} s") from None
+        if not out.is_file() or out.read_bytes()[:5] != b"%PDF-":
+            raise EmonbError(f"{exe} did not print {html} to PDF (exit {res.returncode}): "
+                             f"{res.stderr.decode(errors='replace')[-300:]}")
+        write_file(pdf, out.read_bytes())
+    return pdf

@@ -20,7 +20,7 @@ import xarray as xr
 from ..errors import EmonbValueError
 from ..schema import AU_NAMES, EMOTIONS
 
-__all__ = ["prepare_session", "crop", "escape_markdown", "title_html", "STATUS_MIME", "analysis_status", "status_banner", "show_section", "session_table", "provenance_table", "emotion_frame",
+__all__ = ["prepare_session", "crop", "escape_markdown", "title_html", "report_heading", "segments", "chart_lines", "model_note", "valence_arousal_frame", "au_frame", "EMOTION_COLORS", "STATUS_MIME", "analysis_status", "status_banner", "show_section", "session_table", "provenance_table", "emotion_frame",
            "emotion_chart", "valence_arousal_chart", "au_heatmap", "key_frames", "voice_chart",
            "physio_chart", "modality_weights_markdown", "spots_table", "annotation_tables", "limitations_markdown", "environment"]
 
@@ -141,24 +141,60 @@ def escape_markdown(value) -> str:
     return html.escape(_MARKDOWN_SPECIAL.sub(r"\\\1", text), quote=True)
 
 
+#: session ids too generic to title a report (taken from a file called session.mp4, video.mp4, ...)
+GENERIC_IDS = {"session", "manifest", "index", "config", "video", "recording", "face", "camera", "audio",
+               "sample", "s", "out", "input"}
+
+
+def _source_name(tree: xr.DataTree) -> str:
+    """``folder/file`` of the session's video (or audio) file, or ``""``."""
+    from pathlib import PurePath
+
+    for node in ("video", "audio", "physio"):
+        if node in tree.children:
+            path = str(tree[node].attrs.get("path", "") or "").replace("\\", "/")
+            if path:
+                p = PurePath(path)
+                return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+    return ""
+
+
+def report_heading(tree: xr.DataTree) -> str:
+    """A title from the session: its id, or (for an id like ``session`` taken from ``session.mp4``)
+    the folder and name of its recording."""
+    sid = str(tree.attrs.get("session_id", "") or "")
+    if sid and sid.lower() not in GENERIC_IDS:
+        return f"Emotion analysis report: session {sid}"
+    if sid == "sample" and "composite" in str(tree.attrs.get("subject", "")):
+        return "Emotion analysis report: the emonb sample session"
+    src = _source_name(tree)
+    return f"Emotion analysis report: {src}" if src else f"Emotion analysis report: session {sid or '(unnamed)'}"
+
+
 def title_html(tree: xr.DataTree, *, title: str | None = None, start: float | None = None,
                end: float | None = None) -> str:
-    """The report's title block (HTML): title, session id, subject, emonb version, reported range.
+    """The report's title block (HTML): title, session id, subject, emonb version, dates, reported range.
 
     Every value is HTML-escaped: the session id, the subject and the title are user input.
     """
+    import datetime as _dt
+
     from .._version import __version__
 
     sid = str(tree.attrs.get("session_id", "session"))
     subject = str(tree.attrs.get("subject", "") or "-")
-    head = title or f"Session {sid}"
+    head = title or report_heading(tree)
     rng = ""
     if start is not None or end is not None:
         rng = (f" Reported range: {html.escape(str(start if start is not None else 'start'))} to "
                f"{html.escape(str(end if end is not None else 'end'))} s.")
+    made = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    created = str(tree.attrs.get("created", "") or "")
+    created = f" Session created {html.escape(created[:16].replace('T', ' '))}." if created else ""
     return (f'<h1 class="emonb-title">{html.escape(str(head))}</h1>\n'
-            f'<p class="emonb-subtitle">Session <code>{html.escape(sid)}</code>, subject '
-            f'<code>{html.escape(subject)}</code>, analysed with emonb {html.escape(__version__)}.{rng}</p>')
+            f'<p class="emonb-subtitle">Session <code>{html.escape(sid)}</code>, participant '
+            f'<code>{html.escape(subject)}</code>. Analysed and reported on {made} with emonb '
+            f'{html.escape(__version__)}.{created}{rng}</p>')
 
 
 # -- what ran, what failed ----------------------------------------------------------------------------
@@ -287,13 +323,19 @@ def environment(parameters: dict | None = None) -> pd.DataFrame:
 
 
 # -- charts -----------------------------------------------------------------------------------------
+#: the widgets' emotion colours (``emonb.widgets.timeline.COLORS`` in ``EMOTIONS`` order; a test keeps
+#: them equal), so that a report and the explorer show happiness in the same amber
+EMOTION_COLORS = dict(zip(list(EMOTIONS) + ["contempt"],
+                          ("#dc2626", "#65a30d", "#7c3aed", "#f59e0b", "#2563eb", "#0891b2", "#64748b", "#db2777")))
+#: below this top probability a face or voice estimate is shaded as unsure
+UNSURE = 0.5
+#: a jump in time larger than this many median steps breaks a line, as a NaN does
+GAP_STEPS = 2.5
+
+
 def _thin(ds: xr.Dataset, dim: str = "time") -> xr.Dataset:
     n = ds.sizes.get(dim, 0)
     return ds.isel({dim: slice(None, None, int(np.ceil(n / MAX_POINTS)))}) if n > MAX_POINTS else ds
-
-
-def _first_face(da: xr.DataArray) -> xr.DataArray:
-    return da.isel(face=0) if "face" in da.dims else da
 
 
 def _confident(ds: xr.Dataset, da: xr.DataArray) -> xr.DataArray:
@@ -303,20 +345,48 @@ def _confident(ds: xr.Dataset, da: xr.DataArray) -> xr.DataArray:
     return da
 
 
-def emotion_frame(tree: xr.DataTree) -> pd.DataFrame:
-    """Long table ``time, source, emotion, probability`` of every result with emotion probabilities."""
-    parts = []
-    for node, (label, var, _, _) in EMOTION_SOURCES.items():
-        if var is None or node not in tree.children or var not in tree[node].to_dataset():
-            continue
-        ds = _thin(tree[node].to_dataset())
-        da = _confident(ds, _first_face(ds[var]))
-        df = da.to_dataframe(name="probability").reset_index()[["time", "emotion", "probability"]]
-        df["source"] = label
-        parts.append(df)
-    if not parts:
-        return pd.DataFrame(columns=["time", "source", "emotion", "probability"])
-    return pd.concat(parts, ignore_index=True)
+def segments(df: pd.DataFrame, by: Sequence[str], *, value: str = "value", time: str = "time") -> pd.DataFrame:
+    """``df`` without its NaN rows, with a ``segment`` number per unbroken run of each series.
+
+    A series (rows with the same ``by`` values, in time order) is cut wherever ``value`` was NaN and
+    wherever two consecutive samples are more than :data:`GAP_STEPS` median steps apart. Charts draw
+    one line per segment (``detail``), so no line is ever drawn across missing data.
+    """
+    if df.empty:
+        return df.assign(segment=pd.Series(dtype=int))
+    out = []
+    for _, g in df.groupby(list(by), sort=False) if by else [(None, df)]:
+        g = g.sort_values(time)
+        t = g[time].to_numpy(float)
+        finite = np.isfinite(g[value].to_numpy(float))
+        step = np.median(np.diff(t)) if t.size > 1 else 0.0
+        brk = np.zeros(t.size, bool)
+        brk[1:] = (~finite[:-1]) | ((np.diff(t) > GAP_STEPS * step) if step > 0 else False)
+        seg = np.cumsum(brk)
+        g = g.assign(segment=seg)[finite]
+        out.append(g)
+    return pd.concat(out, ignore_index=True) if out else df.iloc[:0].assign(segment=pd.Series(dtype=int))
+
+
+def _runs(t: np.ndarray, flag: np.ndarray) -> list[tuple[float, float]]:
+    """``(start, stop)`` of each run of ``flag`` over the samples at ``t`` (a sample covers to the next)."""
+    t = np.asarray(t, float)
+    if not t.size or not np.any(flag):
+        return []
+    step = np.median(np.diff(t)) if t.size > 1 else 0.0
+    ends = np.append(t[1:], t[-1] + step)
+    out, i = [], 0
+    f = np.asarray(flag, bool)
+    while i < t.size:
+        if f[i]:
+            j = i
+            while j + 1 < t.size and f[j + 1]:
+                j += 1
+            out.append((float(t[i]), float(ends[j])))
+            i = j + 1
+        else:
+            i += 1
+    return out
 
 
 def _alt():
@@ -325,85 +395,238 @@ def _alt():
     return alt
 
 
-def emotion_chart(tree: xr.DataTree, *, width: int = 720):
-    """Emotion probabilities over time, one row per source (face, voice, fused)."""
-    df = emotion_frame(tree)
-    if df.empty:
+def _x(domain, title: str = "session time (s)"):
+    alt = _alt()
+    return alt.X("time:Q", title=title, scale=alt.Scale(domain=list(domain), nice=False, zero=False))
+
+
+def _band_layer(bands: list[tuple[float, float]], domain, *, what: str):
+    """Grey rectangles behind a chart where the estimate is unsure or the signal poor (or None)."""
+    alt = _alt()
+    if not bands:
+        return None
+    df = pd.DataFrame(bands, columns=["start", "stop"]).clip(lower=domain[0], upper=domain[1])
+    df["shading"] = what
+    return alt.Chart(df).mark_rect(color="#9ca3af", opacity=0.22).encode(
+        x=alt.X("start:Q", scale=alt.Scale(domain=list(domain), nice=False, zero=False), title="session time (s)"),
+        x2="stop:Q", tooltip=["shading"])
+
+
+def _subject_face(tree: xr.DataTree, subject: str | None) -> xr.Dataset | None:
+    """The face node as one subject's track (the main subject's by default), or None."""
+    from ..subjects import subject_table, subject_track, subjects_of
+
+    if "face" not in tree.children:
+        return None
+    face = tree["face"].to_dataset()
+    if "face_box" not in face or "time" not in face.dims:
+        return None
+    face = subjects_of(face)
+    if subject is None:
+        subject = face.attrs.get("main_subject") or ""
+        if not subject:
+            tab = subject_table(face)
+            if tab.empty:
+                return None
+            subject = tab["subject"].iloc[0]
+    return subject_track(face, subject)
+
+
+def _unsure_face(tr: xr.Dataset) -> np.ndarray:
+    """Per sample: the subject is in view but the face estimate is unsure (top probability below
+    :data:`UNSURE`) or the face is blurred or occluded."""
+    n = tr.sizes["time"]
+    bad = np.zeros(n, bool)
+    if "face_emotion" in tr:
+        p = tr["face_emotion"].transpose("time", "emotion").values
+        ok = np.isfinite(p).all(axis=1)
+        top = np.where(ok, np.nanmax(np.where(np.isfinite(p), p, -1), axis=1), np.nan)
+        bad |= ok & (top < UNSURE)
+    for v in ("face_blur", "face_occluded"):
+        if v in tr:
+            bad |= np.nan_to_num(tr[v].values.astype(float)) > 0.5
+    return bad
+
+
+def emotion_frame(tree: xr.DataTree, *, subject: str | None = None) -> pd.DataFrame:
+    """Long table ``time, source, emotion, probability`` of every result with emotion probabilities.
+
+    The face rows are one subject's (``subject``, default the main one): NaN while the subject is
+    not in view. Voice rows are NaN where no speech was detected.
+    """
+    parts = []
+    tr = _subject_face(tree, subject)
+    if tr is not None and "face_emotion" in tr:
+        parts.append(("face", _thin(tr)["face_emotion"]))
+    for node, var, label in (("voice", "voice_emotion", "voice"), ("fused", "fused_emotion", "fused")):
+        if node in tree.children and var in tree[node].to_dataset():
+            ds = _thin(tree[node].to_dataset())
+            parts.append((label, _confident(ds, ds[var])))
+    frames = []
+    for label, da in parts:
+        df = da.to_dataframe(name="probability").reset_index()[["time", "emotion", "probability"]]
+        df["source"] = label
+        frames.append(df)
+    if not frames:
+        return pd.DataFrame(columns=["time", "source", "emotion", "probability"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _unsure_bands(tree: xr.DataTree, source: str, subject: str | None) -> tuple[list, str]:
+    if source == "face":
+        tr = _subject_face(tree, subject)
+        if tr is None:
+            return [], ""
+        return (_runs(tr["time"].values, _unsure_face(tr)),
+                f"face: top probability < {UNSURE:g}, blurred or occluded")
+    if source == "voice" and "voice" in tree.children:
+        v = tree["voice"].to_dataset()
+        if "voice_confidence" in v:
+            c = v["voice_confidence"].values.astype(float)
+            return _runs(v["time"].values, (c > 0) & (c < UNSURE)), f"voice: confidence < {UNSURE:g}"
+    return [], ""
+
+
+def _line(df: pd.DataFrame, domain, *, y: str, color: str, color_scale=None, height: int, y_domain=None,
+          y_title: str | None = None):
+    alt = _alt()
+    enc = dict(x=_x(domain), y=alt.Y(f"{y}:Q", title=y_title,
+                                       scale=alt.Scale(domain=y_domain) if y_domain else alt.Scale(zero=False)),
+               color=alt.Color(f"{color}:N", scale=color_scale, title=None) if color_scale is not None
+               else alt.Color(f"{color}:N", title=None),
+               detail="segment:N")
+    return alt.Chart(df).mark_line(strokeWidth=1.3, interpolate="linear").encode(**enc).properties(height=height)
+
+
+def _emotion_scale(names):
+    alt = _alt()
+    names = [n for n in list(EMOTIONS) + ["contempt"] if n in set(names)]
+    return alt.Scale(domain=names, range=[EMOTION_COLORS[n] for n in names])
+
+
+def emotion_chart(tree: xr.DataTree, *, subject: str | None = None, domain=None, width: int = 720):
+    """Emotion probabilities over time, one row per source (face of ``subject``, voice, fused).
+
+    Lines break where there is no estimate (subject not in view, no speech); grey shading marks
+    where the estimate is unsure (top probability < :data:`UNSURE`, blurred or occluded face,
+    low voice confidence). The time axis is ``domain`` (default: the session's extent).
+    """
+    from .summary import session_extent
+
+    df = emotion_frame(tree, subject=subject)
+    if df.empty or not np.isfinite(df["probability"].to_numpy(float)).any():
         return None
     alt = _alt()
-    df = df.dropna(subset=["probability"])
-    if df.empty:
-        return None
-    return alt.Chart(df).mark_line(strokeWidth=1.2).encode(
-        x=alt.X("time:Q", title="session time (s)"),
-        y=alt.Y("probability:Q", scale=alt.Scale(domain=[0, 1]), title="probability"),
-        color=alt.Color("emotion:N", sort=list(EMOTIONS)),
-    ).properties(width=width, height=110).facet(row=alt.Row("source:N", title=None))
+    domain = domain or session_extent(tree)
+    rows = []
+    for source in ("face", "voice", "fused"):
+        part = df[df["source"] == source]
+        if part.empty or not np.isfinite(part["probability"].to_numpy(float)).any():
+            continue
+        seg = segments(part, ["emotion"], value="probability")
+        line = _line(seg, domain, y="probability", color="emotion", color_scale=_emotion_scale(seg["emotion"]),
+                     height=100, y_domain=[0, 1], y_title=f"{source}: probability")
+        bands, what = _unsure_bands(tree, source, subject)
+        band = _band_layer(bands, domain, what=what)
+        rows.append((alt.layer(band, line) if band is not None else line).properties(width=width, height=100))
+    return alt.vconcat(*rows).resolve_scale(color="shared") if rows else None
 
 
-def valence_arousal_chart(tree: xr.DataTree, *, width: int = 720):
-    """Valence and arousal in [-1, 1] per modality and fused."""
+def valence_arousal_frame(tree: xr.DataTree, *, subject: str | None = None) -> pd.DataFrame:
+    """Long table ``time, value, measure, source``: valence and arousal of the subject's face, the
+    voice (speech only), physiology (arousal), text (valence) and fusion."""
     parts = []
+    tr = _subject_face(tree, subject)
+    if tr is not None:
+        tr = _thin(tr)
+        for m in ("valence", "arousal"):
+            if f"face_{m}" in tr:
+                s = tr[f"face_{m}"].to_series()
+                parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": m, "source": "face"}))
     for node, (label, _, val, aro) in EMOTION_SOURCES.items():
-        if node not in tree.children:
+        if node == "face" or node not in tree.children:
             continue
         ds = _thin(tree[node].to_dataset())
-        for dim_name, var in (("valence", val), ("arousal", aro)):
+        if "time" not in ds.dims:
+            continue
+        for m, var in (("valence", val), ("arousal", aro)):
             if var and var in ds:
-                s = _confident(ds, _first_face(ds[var])).to_series()
-                parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": dim_name,
-                                           "source": label}))
+                s = _confident(ds, ds[var]).to_series()
+                parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": m, "source": label}))
     if not parts:
+        return pd.DataFrame(columns=["time", "value", "measure", "source"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def valence_arousal_chart(tree: xr.DataTree, *, subject: str | None = None, domain=None, width: int = 720):
+    """Valence and arousal in [-1, 1] per modality and fused; lines break at missing data."""
+    from .summary import session_extent
+
+    df = valence_arousal_frame(tree, subject=subject)
+    if df.empty or not np.isfinite(df["value"].to_numpy(float)).any():
         return None
     alt = _alt()
-    df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
-    if df.empty:
-        return None
-    return alt.Chart(df).mark_line(strokeWidth=1.2).encode(
-        x=alt.X("time:Q", title="session time (s)"),
-        y=alt.Y("value:Q", scale=alt.Scale(domain=[-1, 1]), title=None),
-        color=alt.Color("source:N"),
-    ).properties(width=width, height=120).facet(row=alt.Row("measure:N", title=None))
+    domain = domain or session_extent(tree)
+    rows = []
+    for m in ("valence", "arousal"):
+        part = df[df["measure"] == m]
+        if part.empty or not np.isfinite(part["value"].to_numpy(float)).any():
+            continue
+        seg = segments(part, ["source"])
+        rows.append(_line(seg, domain, y="value", color="source", height=110, y_domain=[-1, 1],
+                          y_title=m).properties(width=width))
+    return alt.vconcat(*rows) if rows else None
 
 
-def au_heatmap(tree: xr.DataTree, *, bin_seconds: float = 0.5, width: int = 720):
-    """Action-unit intensity (0-1) per time bin: AUs as rows, time as columns (first face)."""
-    if "face" not in tree.children or "face_au" not in tree["face"].to_dataset():
-        return None
-    da = _first_face(tree["face"].to_dataset()["face_au"])
-    if not np.isfinite(da.values).any():
-        return None
+def au_frame(tree: xr.DataTree, *, subject: str | None = None, bin_seconds: float = 0.5) -> pd.DataFrame:
+    """Mean AU intensity of the subject per time bin: ``au, name, start, stop, intensity`` (bins
+    where the subject was not in view are left out, not drawn as zero)."""
+    tr = _subject_face(tree, subject)
+    if tr is None or "face_au" not in tr or not np.isfinite(tr["face_au"].values).any():
+        return pd.DataFrame(columns=["au", "name", "start", "stop", "intensity"])
+    da = tr["face_au"]
     t = da["time"].values
     bins = np.floor((t - t[0]) / bin_seconds).astype(int)
     binned = da.groupby(xr.DataArray(bins, dims="time", name="bin")).mean(skipna=True)
     df = binned.to_dataframe(name="intensity").reset_index()
+    df = df[np.isfinite(df["intensity"].to_numpy(float))]
     df["start"] = t[0] + df["bin"] * bin_seconds
     df["stop"] = df["start"] + bin_seconds
     df["name"] = df["au"].map(lambda a: f"{a} {AU_NAMES.get(str(a), '')}".strip())
+    return df[["au", "name", "start", "stop", "intensity"]].reset_index(drop=True)
+
+
+def au_heatmap(tree: xr.DataTree, *, subject: str | None = None, bin_seconds: float = 0.5, domain=None,
+               width: int = 720):
+    """Action-unit intensity (0-1) of one subject per time bin: AUs as rows, time as columns."""
+    from .summary import session_extent
+
+    df = au_frame(tree, subject=subject, bin_seconds=bin_seconds)
+    if df.empty:
+        return None
     alt = _alt()
+    domain = domain or session_extent(tree)
     return alt.Chart(df).mark_rect().encode(
-        x=alt.X("start:Q", title="session time (s)", scale=alt.Scale(nice=False)), x2="stop:Q",
+        x=alt.X("start:Q", title="session time (s)", scale=alt.Scale(domain=list(domain), nice=False, zero=False)),
+        x2="stop:Q",
         y=alt.Y("name:N", title=None, sort=None),
         color=alt.Color("intensity:Q", scale=alt.Scale(domain=[0, 1], scheme="viridis")),
         tooltip=["name", "start", "intensity"],
     ).properties(width=width, height=14 * df["au"].nunique())
 
 
-def _panels(ds: xr.Dataset, panels, *, width: int, height: int):
+def _panels(ds: xr.Dataset, panels, *, width: int, height: int, domain):
     """Line charts of ``(variable, label)`` pairs present in ``ds``, one row each, own y scales."""
-    parts = []
-    for var, label in panels:
-        if var in ds and np.isfinite(ds[var].values).any():
-            s = ds[var].to_series()
-            parts.append(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": label}))
-    if not parts:
-        return None
     alt = _alt()
-    df = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
-    return alt.Chart(df).mark_line(strokeWidth=1).encode(
-        x=alt.X("time:Q", title="session time (s)"), y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-    ).properties(width=width, height=height).facet(
-        row=alt.Row("measure:N", title=None, sort=[label for _, label in panels])).resolve_scale(y="independent")
+    rows = []
+    for var, label in panels:
+        if var in ds and "time" in ds[var].dims and np.isfinite(ds[var].values).any():
+            s = ds[var].to_series()
+            seg = segments(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": label}), ["measure"])
+            rows.append(alt.Chart(seg).mark_line(strokeWidth=1, color="#374151").encode(
+                x=_x(domain), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=False)),
+                detail="segment:N").properties(width=width, height=height))
+    return alt.vconcat(*rows) if rows else None
 
 
 def modality_weights_markdown(tree: xr.DataTree) -> str:
@@ -418,15 +641,17 @@ def modality_weights_markdown(tree: xr.DataTree) -> str:
                                                               for k, v in w.items())
 
 
-def voice_chart(tree: xr.DataTree, *, width: int = 720):
-    """Voice activity, pitch (Hz) and loudness over time."""
+def voice_chart(tree: xr.DataTree, *, domain=None, width: int = 720):
+    """Voice activity, pitch (Hz, voiced frames only) and loudness, on the session's time axis."""
+    from .summary import session_extent
+
     if "voice" not in tree.children:
         return None
     ds = _thin(tree["voice"].to_dataset())
     loud_units = ds["voice_loudness"].attrs.get("units", "") if "voice_loudness" in ds else ""
     panels = (("voice_activity", "voice activity (0-1)"), ("voice_pitch", "pitch (Hz)"),
               ("voice_loudness", f"loudness ({loud_units})"))
-    return _panels(ds, panels, width=width, height=90)
+    return _panels(ds, panels, width=width, height=80, domain=domain or session_extent(tree))
 
 
 PHYSIO_PANELS = (("ecg_rate", "heart rate (bpm)"), ("ppg_rate", "pulse rate (bpm)"),
@@ -434,32 +659,150 @@ PHYSIO_PANELS = (("ecg_rate", "heart rate (bpm)"), ("ppg_rate", "pulse rate (bpm
                  ("rsp_rate", "breathing rate (/min)"), ("physio_arousal", "physiological arousal"))
 
 
-def physio_chart(tree: xr.DataTree, *, width: int = 720):
+def physio_chart(tree: xr.DataTree, *, domain=None, width: int = 720):
     """Heart/pulse rate, EDA tonic and phasic, breathing rate and physiological arousal over time."""
+    from .summary import session_extent
+
     if "physio_features" not in tree.children:
         return None
-    return _panels(_thin(tree["physio_features"].to_dataset()), PHYSIO_PANELS, width=width, height=80)
+    return _panels(_thin(tree["physio_features"].to_dataset()), PHYSIO_PANELS, width=width, height=70,
+                   domain=domain or session_extent(tree))
+
+
+def chart_lines(chart) -> list[pd.DataFrame]:
+    """The data of every line mark in an Altair chart (for checking that no line spans a gap)."""
+    spec = chart.to_dict()
+    datasets = spec.get("datasets", {})
+    out = []
+
+    def walk(node, data):
+        if isinstance(node, dict):
+            if isinstance(node.get("data"), dict) and "name" in node["data"]:
+                data = node["data"]["name"]  # a view's data, inherited by the views inside it
+            mark = node.get("mark")
+            mark = mark.get("type") if isinstance(mark, dict) else mark
+            if mark == "line" and data is not None:
+                out.append((pd.DataFrame(datasets[data]), node.get("encoding", {})))
+            for k, v in node.items():
+                if k != "datasets":
+                    walk(v, data)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, data)
+
+    walk(spec, None)
+    return out
+
+
+# -- model cards next to the outputs ------------------------------------------------------------------
+def model_note(tree: xr.DataTree, node: str) -> str | None:
+    """HTML caption for a chart: which model made it, its license, its measured accuracy and whether
+    its probabilities are calibrated (from its model card), or None when ``node`` is absent."""
+    from ..models import get_model
+
+    if node not in tree.children:
+        return None
+    ds = tree[node].to_dataset(inherit=False)
+    names = [ds.attrs.get("expression_model")] if node == "face" else [ds.attrs.get("model")]
+    parts = []
+    for name in [n for n in names if n]:
+        for one in str(name).split(" + "):
+            try:
+                spec = get_model(one.strip())
+            except Exception:
+                parts.append(f"model {html.escape(one)} (no model card registered)")
+                continue
+            parts.append(f"model <b>{html.escape(spec.name)}</b> ({html.escape(str(spec.license))}): "
+                         f"{html.escape(measured_accuracy(spec))}; {html.escape(calibration(spec))}")
+    return '<p class="emonb-caption">' + "<br>".join(parts) + "</p>" if parts else None
+
+
+def _provenance_text() -> str:
+    from pathlib import Path
+
+    p = Path(__file__).resolve().parents[1] / "models" / "weights" / "PROVENANCE.md"
+    try:
+        return p.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def _sentences(text: str, stops: str = ";") -> list[str]:
+    """``text`` cut at sentence ends (". ", not the point in 0.636) and at ``stops``, never inside brackets."""
+    out, depth, cur = [], 0, []
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}" and depth > 0
+        end = depth == 0 and (ch in stops or (ch == "." and not (i + 1 < len(text) and text[i + 1].isdigit())))
+        if end:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    out.append("".join(cur))
+    return [" ".join(x.split()) for x in out if x.strip()]
+
+
+def measured_accuracy(spec) -> str:
+    """The accuracy a model card states (its limitations, else the weights' provenance entry)."""
+    text = " ".join(str(getattr(spec, k, "") or "") for k in ("limitations", "description"))
+    # sentences end at ". " or ";" -- not at the point of 0.636
+    for sentence in _sentences(text):
+        if re.search(r"\baccuracy\b.*\d\.\d+", sentence):
+            return sentence
+    weights = str(getattr(spec, "weights", "") or "").rsplit("/", 1)[-1]
+    prov = _provenance_text()
+    if weights and weights in prov:
+        for sentence in _sentences(prov[prov.index(weights):].replace("`", ""), stops=";|"):
+            if re.search(r"\baccuracy \d\.\d+", sentence):
+                return "measured (weights' provenance): " + sentence
+    return "no measured accuracy on its model card"
+
+
+def calibration(spec) -> str:
+    """Whether the model's probabilities are calibrated, as its card says."""
+    text = " ".join(str(getattr(spec, k, "") or "") for k in ("limitations", "description")).lower()
+    if "uncalibrated" in text:
+        return "probabilities not calibrated"
+    if "calibrated" in text or "temperature" in text:
+        return "probabilities calibrated by temperature scaling on a validation split"
+    return "calibration not stated on its card"
 
 
 # -- key frames -------------------------------------------------------------------------------------
-def _peak_times(tree: xr.DataTree, n: int, min_gap: float) -> list[tuple[float, str, float, str]]:
-    """(time, emotion, probability, source) of the strongest non-neutral peaks, at least min_gap apart."""
-    src = "face" if "face" in tree.children and "face_emotion" in tree["face"].to_dataset() else None
-    if src is None:
+def _peak_times(tr: xr.Dataset, n: int, min_gap: float) -> list[tuple[float, str, float]]:
+    """(time, emotion, probability) of up to ``n`` peaks of one subject's track, showing as many
+    different expressions as there are: the strongest moment of each top label first (non-neutral
+    before neutral), then the next strongest moments, at least ``min_gap`` s apart."""
+    if tr is None or "face_emotion" not in tr:
         return []
-    da = _first_face(tree["face"].to_dataset()["face_emotion"]).drop_sel(emotion="neutral", errors="ignore")
-    vals = da.values
-    if not np.isfinite(vals).any():
+    p = tr["face_emotion"].transpose("time", "emotion").values
+    ok = np.isfinite(p).all(axis=1)
+    if not ok.any():
         return []
-    best = np.nanmax(np.where(np.isfinite(vals), vals, -1), axis=1)
-    which = np.nanargmax(np.where(np.isfinite(vals), vals, -1), axis=1)
-    times = da["time"].values
-    chosen: list[tuple[float, str, float, str]] = []
+    times = tr["time"].values
+    emo = [str(e) for e in tr["emotion"].values]
+    top = np.where(ok, np.argmax(np.where(np.isfinite(p), p, -1), axis=1), -1)
+    best = np.where(ok, np.nanmax(np.where(np.isfinite(p), p, -1), axis=1), -1)
+    chosen: list[tuple[float, str, float]] = []
+
+    def far(i):
+        return all(abs(times[i] - c[0]) >= min_gap for c in chosen)
+
+    per_label = []
+    for k, name in enumerate(emo):
+        idx = np.flatnonzero(top == k)
+        if idx.size:
+            i = idx[np.argmax(best[idx])]
+            per_label.append((name == "neutral", -best[i], i))
+    for _, _, i in sorted(per_label):
+        if len(chosen) < n and far(i):
+            chosen.append((float(times[i]), emo[top[i]], float(best[i])))
     for i in np.argsort(-best):
-        if best[i] <= 0 or len(chosen) >= n:
+        if len(chosen) >= n or best[i] <= 0:
             break
-        if all(abs(times[i] - c[0]) >= min_gap for c in chosen):
-            chosen.append((float(times[i]), str(da.emotion.values[which[i]]), float(best[i]), src))
+        if far(i):
+            chosen.append((float(times[i]), emo[top[i]], float(best[i])))
     return sorted(chosen)
 
 
@@ -481,12 +824,13 @@ def _blur_box(img: np.ndarray, box, margin: float = 0.25) -> np.ndarray:
     return img
 
 
-def key_frames(tree: xr.DataTree, *, n: int = 4, blur: bool = False, min_gap: float = 1.0,
-               height: int = 200) -> tuple[bytes | None, pd.DataFrame]:
-    """Frames at the strongest expression peaks of the first face, side by side as one JPEG.
+def key_frames(tree: xr.DataTree, *, subject: str | None = None, n: int = 4, blur: bool = False,
+               min_gap: float = 1.0, height: int = 200) -> tuple[bytes | None, pd.DataFrame]:
+    """Frames at one subject's expression peaks (different expressions first), side by side as one JPEG.
 
-    Each frame is labelled with its time, the model's top emotion and probability; with
-    ``blur=True`` every detected face in the frame is blurred (the label stays).
+    Each frame is labelled with its time, the model's top emotion and probability; the subject's
+    face box is drawn in amber, other faces in grey. With ``blur=True`` every detected face in the
+    frame is blurred (the label stays).
 
     Returns
     -------
@@ -495,23 +839,26 @@ def key_frames(tree: xr.DataTree, *, n: int = 4, blur: bool = False, min_gap: fl
     """
     import cv2
 
-    peaks = _peak_times(tree, n, min_gap)
-    table = pd.DataFrame(peaks, columns=["time_s", "emotion", "probability", "source"])
+    tr = _subject_face(tree, subject)
+    peaks = _peak_times(tr, n, min_gap)
+    table = pd.DataFrame(peaks, columns=["time_s", "emotion", "probability"])
     if not peaks or "video" not in tree.children:
         return None, table
     video = tree["video"].to_dataset(inherit=False)
     face = tree["face"].to_dataset()
     tiles = []
-    for t, emo, p, _ in peaks:
+    for t, emo, p in peaks:
         img = np.ascontiguousarray(video.emonb.frame_at(t)).copy()
-        boxes = face["face_box"].sel(time=t, method="nearest").values.reshape(-1, 4)
-        for b_i, box in enumerate(boxes):
+        mine = tr["face_box"].sel(time=t).values.reshape(4)
+        boxes = face["face_box"].sel(time=t).values.reshape(-1, 4)
+        for box in boxes:
             if not np.isfinite(box).all():
                 continue
             if blur:
                 img = _blur_box(img, box)
             x0, y0, x1, y1 = (int(v) for v in box)
-            cv2.rectangle(img, (x0, y0), (x1, y1), (255, 200, 0), 2)
+            colour = (255, 200, 0) if np.allclose(box, mine, equal_nan=False) else (160, 160, 160)
+            cv2.rectangle(img, (x0, y0), (x1, y1), colour, 2)
         scale = height / img.shape[0]
         img = cv2.resize(img, (int(img.shape[1] * scale), height), interpolation=cv2.INTER_AREA)
         label = f"{t:.2f} s  {emo} {p:.2f}"
@@ -524,22 +871,35 @@ def key_frames(tree: xr.DataTree, *, n: int = 4, blur: bool = False, min_gap: fl
 
 
 # -- spots, annotations -----------------------------------------------------------------------------
+SPOT_COLUMNS = ["onset", "apex", "end", "duration", "kind", "regions", "score"]
+
+
 def spots_table(tree: xr.DataTree) -> pd.DataFrame | None:
-    """Spotted micro/macro expressions (the ``spots`` node) as a table, or None."""
+    """Spotted micro/macro expressions in time order: onset, apex, end, duration (s), kind, regions,
+    score (rounded: times to 0.01 s, score to 0.01), or None without a ``spots`` node."""
     if "spots" not in tree.children:
         return None
     ds = tree["spots"].to_dataset()
     if not ds.sizes.get("spot", 0):
-        return pd.DataFrame()
-    return ds.to_dataframe().reset_index(drop=True)
+        return pd.DataFrame(columns=SPOT_COLUMNS)
+    df = ds.to_dataframe().reset_index(drop=True)
+    out = pd.DataFrame({"onset": df["onset"].astype(float), "apex": df["apex"].astype(float),
+                        "end": df["offset"].astype(float)})
+    out["duration"] = out["end"] - out["onset"]
+    out["kind"] = df["kind"].astype(str) if "kind" in df else ""
+    out["regions"] = df["regions"].astype(str) if "regions" in df else ""
+    out["score"] = df["score"].astype(float) if "score" in df else np.nan
+    return out.sort_values("onset").round({"onset": 2, "apex": 2, "end": 2, "duration": 2, "score": 2}
+                                         ).reset_index(drop=True)[SPOT_COLUMNS]
 
 
-def annotation_tables(store, tree: xr.DataTree | None = None, *, session: str | None = None
-                      ) -> dict[str, pd.DataFrame]:
+def annotation_tables(store, tree: xr.DataTree | None = None, *, session: str | None = None,
+                      subject: str | None = None) -> dict[str, pd.DataFrame]:
     """Reviewer annotations of a session and, with two or more reviewers or a model, agreement.
 
     Returns a dict with ``annotations`` (always), ``agreement`` (per-label kappa/alpha between
-    reviewers and model vs reviewer, when computable) and ``segments`` (segment-overlap agreement).
+    reviewers and the face model on ``subject``'s track (default: the main subject) vs each
+    reviewer, when computable) and ``segments`` (segment-overlap agreement).
     """
     from ..review import AnnotationStore, agreement, segment_agreement
 
@@ -553,7 +913,7 @@ def annotation_tables(store, tree: xr.DataTree | None = None, *, session: str | 
                               if c in df.columns]].reset_index(drop=True)}
     if df.empty:
         return out
-    model = tree["face"].to_dataset() if tree is not None and "face" in tree.children else None
+    model = _subject_face(tree, subject) if tree is not None else None
     try:
         out["agreement"] = agreement(st, session=sid, model=model)
     except EmonbValueError as exc:
@@ -615,13 +975,17 @@ def limitations_markdown(tree: xr.DataTree) -> str:
     quality = []
     if "face" in tree.children:
         f = tree["face"].to_dataset()
-        if "face_score" in f and f.sizes.get("time", 0):
-            seen = np.isfinite(_first_face(f["face_score"]).values)
-            quality.append(f"- Face: no face in {100 * (1 - seen.mean()):.0f}% of analysed frames (NaN there, not zero).")
+        if "face_box" in f and f.sizes.get("time", 0):
+            from ..subjects import subject_summary
+
+            quality += [f"- Face: {escape_markdown(line)}." for line in subject_summary(f, detail=False)]
+            quality.append("- Face: where a subject is not in view its estimates are missing (NaN), not zero, "
+                           "and the charts show a gap there.")
         if "face_occluded" in f:
-            occ = _first_face(f["face_occluded"]).values
+            occ = f["face_occluded"].values
             if np.isfinite(occ).any():
-                quality.append(f"- Face: occluded or turned away in {100 * np.nanmean(occ):.0f}% of frames with a face.")
+                quality.append(f"- Face: occluded or turned away in {100 * np.nanmean(occ):.0f}% of the "
+                               "analysed faces.")
     if "voice" in tree.children:
         v = tree["voice"].to_dataset()
         flags = str(v.attrs.get("quality_flags", ""))
@@ -630,8 +994,6 @@ def limitations_markdown(tree: xr.DataTree) -> str:
         snr_text = _number_text(snr)
         quality.append(f"- Voice: SNR {snr_text} dB" + (f"; flags: {flags}" if flags else "") if snr is not None
                        else f"- Voice: flags: {flags or 'none'}")
-        if "emotion_note" in v.attrs:
-            quality.append(f"- Voice model: {escape_markdown(v.attrs['emotion_note'])}")
     if "physio_features" in tree.children:
         p = tree["physio_features"].to_dataset()
         for sig in ("ecg", "ppg", "eda", "rsp", "emg"):
@@ -649,5 +1011,6 @@ def limitations_markdown(tree: xr.DataTree) -> str:
         lines.extend(quality)
     lines.append("")
     lines.append("Fused estimates weight each modality by its confidence; a modality that is absent or "
-                 "of low quality contributes little, and the `modality_weight` panel shows how much each one counted.")
+                 "of low quality contributes little (the mean modality weights are given under "
+                 "Valence and arousal).")
     return "\n".join(lines)
