@@ -217,7 +217,7 @@ def _modality(ds: xr.Dataset, modality: str, grid: np.ndarray, *, with_features:
     if aro is not None:
         d.arousal = np.clip(_resample(_select_face(aro, best), grid), -1, 1)
 
-    conf_names = {"face": ["face_score", "face_confidence"],
+    conf_names = {"face": ["face_confidence", "face_score"],
                   "voice": ["voice_confidence", "voice_activity"],
                   "physio": ["physio_arousal_confidence", "physio_confidence"],
                   "text": ["text_confidence"]}[modality]

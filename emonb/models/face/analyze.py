@@ -60,7 +60,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
                  detector_score: bool = True, score_interval: float = 0.5, landmarks: bool = True,
                  redetect: float | None = None, parallel: int | None = None, start: float | None = None,
                  end: float | None = None, fps: float | None = None, threads: bool = True,
-                 track_timeout: float = 1.0, min_track: int = 2, au_mapping=None,
+                 track_timeout: float = 1.0, min_track: int = 2, au_mapping=None, au_baseline: bool = True,
                  progress: bool = True) -> xr.Dataset:
     """Face mesh, head pose, action units, expressions, valence/arousal and quality over time.
 
@@ -133,7 +133,12 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
         (1 keeps everything; a single frame of skin-coloured text was found as a face in
         ``face_noface.mov``).
     au_mapping : mapping, optional
-        Your own AU definitions in the format of :data:`emonb.models.face.AU_MAPPING`.
+        Your own AU definitions in the format of :data:`emonb.models.face.AU_MAPPING` (hand rules
+        for every AU; the fitted mapping is then not used).
+    au_baseline : bool
+        Fitted AUs relative to each track's own median over the analysed range (the person's
+        neutral, as OpenFace's dynamic models), for tracks of at least 24 analysed frames;
+        ``face_au_baseline`` says where. ``False``: every frame judged alone, as for a still.
     progress : bool
         Show a progress bar.
 
@@ -365,7 +370,7 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     attrs = {
         **pipe.provenance(), "modality": "face", "t0": t0,
         "faces": faces, "stride": stride, "scale": float(scale), "max_faces": max_faces,
-        "flip": int(flip), "au_threshold": float(au_threshold), "blur_threshold": float(blur_threshold),
+        "flip": int(flip), "au_threshold": float(au_threshold), "au_baseline": int(bool(au_baseline)), "blur_threshold": float(blur_threshold),
         "detector_score": int(detector_score), "score_interval": float(score_interval),
         "redetect": "every frame (MediaPipe)" if redetect is None else float(redetect),
         "parallel": int(segments),
@@ -388,7 +393,8 @@ def analyze_face(src, *, faces: str = "detect", model=None, device: str = "auto"
     ds = _build_dataset(store, pipe, dim="time", coord_values=store.time[: store.n].copy(),
                         au_threshold=au_threshold, blur_threshold=blur_threshold,
                         extra_coords={"frame_index": ("time", store.frame_index[: store.n].copy())},
-                        attrs=attrs)
+                        attrs=attrs, dynamic_aus=bool(au_baseline) and faces == "detect",
+                        track_gap=float(track_timeout))
     ds["time"].attrs.update({"units": "s", "long_name": "session time (frame PTS + t0)"})
     if store.n and np.nansum(store.count[: store.n]) == 0:
         ds.attrs["warning"] = "no face found in any analysed frame"

@@ -14,14 +14,21 @@ import numpy as np
 
 from ...errors import EmonbModelError, EmonbValueError
 from ...schema import EMOTIONS
+from .au_features import FEATURE_NAMES
 from .aus import AU_MAPPING, compute_aus, emfacs_emotion
+from .au_features import au_features
 from .mesh import MeshResult, boxes_from_landmarks
+
+#: Side of the aligned gray crop that sharpness (``face_blur``) and occlusion are measured on.
+QUALITY_CROP = 64
+#: Face regions the occlusion detector judges (``face_occlusion``'s ``region`` dimension).
+OCCLUSION_REGIONS = ("eyes", "nose", "mouth")
 
 __all__ = ["BLUR_THRESHOLD", "DEFAULT_MODELS", "FacePipeline", "OUTSIDE_THRESHOLD", "YAW_OCCLUSION"]
 
 #: Default model names per role.
-DEFAULT_MODELS = {"mesh": "mediapipe-face-landmarker", "expression": "mini-xception-fer",
-                  "au": "emonb-au-blendshape-rules"}
+DEFAULT_MODELS = {"mesh": "mediapipe-face-landmarker", "expression": "emonb-fernet",
+                  "au": "emonb-au-openface-fit", "occlusion": "auto"}
 
 COORDS = ("x", "y", "z")
 POSE_ANGLES = ("pitch", "yaw", "roll")
@@ -53,6 +60,8 @@ class _Faces:
     sharpness: np.ndarray
     outside: np.ndarray
     matrices: np.ndarray | None = None
+    au_input: np.ndarray | None = None
+    occlusion: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -67,6 +76,12 @@ class FacePipeline:
     ----------
     mesh, expression : model runtimes
     au_mapping : mapping
+        Hand rules per AU (:data:`AU_MAPPING` by default).
+    au_model : LearnedAUs, optional
+        The AU mapping fitted to OpenFace (``emonb-au-openface-fit``); it replaces the rules of the
+        AUs it covers. ``None``: rules only.
+    occlusion : runtime, optional
+        The occlusion detector (probability that eyes, nose, mouth are covered per crop).
         AU definitions (:data:`AU_MAPPING` by default).
     flip : bool
         Horizontal-flip test-time averaging for the expression model.
@@ -77,6 +92,8 @@ class FacePipeline:
     mesh: object
     expression: object
     au_mapping: object = field(default_factory=lambda: AU_MAPPING)
+    au_model: object = None
+    occlusion: object = None
     flip: bool = False
     detector_score: bool = True
     batch_size: int = 64
@@ -87,6 +104,12 @@ class FacePipeline:
 
     @property
     def crop_size(self) -> int:
+        """Side of the aligned crops of detected faces: :data:`QUALITY_CROP` (sharpness, occlusion),
+        resized with area averaging to the expression model's input when it differs."""
+        return QUALITY_CROP
+
+    @property
+    def expression_size(self) -> int:
         size = getattr(self.expression.spec, "input_size", None) or (64, 64)
         return int(size[0])
 
@@ -139,13 +162,16 @@ class FacePipeline:
         total = sum(counts)
         if total:
             crops = np.concatenate([c for c in crops_list if len(c)])
-            probs = predict_expression(self.expression, crops, flip=self.flip, batch_size=self.batch_size)
+            probs = predict_expression(self.expression, _resize_crops(crops, self.expression), flip=self.flip,
+                                       batch_size=self.batch_size)
             live = [f for f in faces_list if f.n]
             bs = np.concatenate([f.blendshape for f in live])
             lm = np.concatenate([f.landmarks for f in live])
             mats = np.concatenate([f.matrices for f in live])
-            aus = compute_aus(bs, lm, mapping=self.au_mapping)
+            feats = au_features(bs, lm)
+            aus = self.static_aus(bs, lm, feats)
             facs = emfacs_emotion(aus, self.aus)
+            occl = self.occlusion_probs(crops)
             pose = pose_from_matrices(mats)
         k = 0
         for f, c in zip(faces_list, counts):
@@ -153,25 +179,55 @@ class FacePipeline:
                 f.emotion = probs[k:k + c] if c else np.zeros((0, len(EMOTIONS)), np.float32)
             if c:
                 f.au, f.facs, f.pose = aus[k:k + c], facs[k:k + c], pose[k:k + c]
+                f.au_input, f.occlusion = feats[k:k + c], occl[k:k + c]
             else:
                 f.au = np.zeros((0, len(self.aus)), np.float32)
                 f.facs = np.zeros((0, len(EMOTIONS)), np.float32)
+                f.au_input = np.zeros((0, len(FEATURE_NAMES)), np.float32)
+                f.occlusion = np.zeros((0, len(OCCLUSION_REGIONS)), np.float32)
                 f.pose = np.zeros((0, 3), np.float32)
             f.matrices = None
             k += c
 
     add_expressions = finish_chunk
 
+    @property
+    def learned_aus(self) -> tuple[str, ...]:
+        """AUs computed by the fitted mapping (the others by their rules)."""
+        if self.au_model is None:
+            return ()
+        return tuple(a for a in self.au_model.aus if a in self.aus)
+
+    def static_aus(self, bs: np.ndarray, lm: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """AU intensities (F, n_aus) of faces judged alone: rules, then the fitted AUs."""
+        aus = compute_aus(bs, lm, mapping=self.au_mapping)
+        learned = self.learned_aus
+        if learned:
+            fitted = self.au_model.static(feats)
+            cols = [self.au_model.aus.index(a) for a in learned]
+            aus[:, [self.aus.index(a) for a in learned]] = fitted[:, cols]
+        return aus
+
+    def occlusion_probs(self, crops: np.ndarray) -> np.ndarray:
+        """(F, regions) probability that each region of the face is covered; NaN without a detector."""
+        if self.occlusion is None or len(crops) == 0:
+            return np.full((len(crops), len(OCCLUSION_REGIONS)), np.nan, np.float32)
+        return np.asarray(self.occlusion.predict(_resize_crops(crops, self.occlusion)), np.float32)
+
     def provenance(self) -> dict:
         mesh = self.mesh.spec
         expr = self.expression.spec
         dev = getattr(self.expression, "device_", None) or getattr(self.expression, "device", "cpu")
+        au = self.au_model.spec if self.au_model is not None else None
+        au_name = au.name if au is not None else "emonb-au-blendshape-rules"
+        au_version = au.version if au is not None else "1"
         return {
-            "model": f"{mesh.name} + {expr.name} + {DEFAULT_MODELS['au']}",
-            "model_version": f"{mesh.name} {mesh.version}; {expr.name} {expr.version}; au-rules 1",
-            "model_license": f"{mesh.name}: {mesh.license}; {expr.name}: {expr.license}; au-rules: MIT",
+            "model": f"{mesh.name} + {expr.name} + {au_name}",
+            "model_version": f"{mesh.name} {mesh.version}; {expr.name} {expr.version}; {au_name} {au_version}",
+            "model_license": f"{mesh.name}: {mesh.license}; {expr.name}: {expr.license}; {au_name}: MIT",
             "model_citation": f"{mesh.citation} | {expr.citation}",
-            "mesh_model": mesh.name, "expression_model": expr.name, "au_model": DEFAULT_MODELS["au"],
+            "mesh_model": mesh.name, "expression_model": expr.name, "au_model": au_name,
+            "learned_aus": ", ".join(self.learned_aus),
             "device": str(dev), "mesh_device": "cpu",
         }
 
@@ -220,5 +276,50 @@ def _pipeline(model, device, *, max_faces, flip, detector_score, batch_size, au_
     expr = _runtime(expr_spec, dev)
     if hasattr(expr, "load"):
         expr.load()  # fail early with a clear message (missing file, bad labels)
-    return FacePipeline(mesh=mesh, expression=expr, au_mapping=au_mapping or AU_MAPPING, flip=bool(flip),
+    au_model = _au_model(names["au"], dev) if au_mapping is None else None
+    occlusion = _occlusion_model(names.get("occlusion"), dev)
+    return FacePipeline(mesh=mesh, expression=expr, au_mapping=au_mapping or AU_MAPPING, au_model=au_model,
+                        occlusion=occlusion, flip=bool(flip),
                         detector_score=bool(detector_score), batch_size=int(batch_size))
+
+
+def _au_model(name, device: str):
+    """The fitted AU mapping runtime, or ``None`` for the hand rules."""
+    from .. import get_model
+
+    spec = get_model(name)
+    if spec.task != "action_units":
+        raise EmonbModelError(f"model {spec.name!r} is not an action-unit model (task {spec.task!r})")
+    if spec.factory.endswith(":build_au_rules"):
+        return None
+    rt = _runtime(spec, "cpu")
+    return rt.load() if hasattr(rt, "load") else rt
+
+
+def _occlusion_model(name, device: str):
+    """The occlusion detector runtime, or ``None`` where none is registered or asked for."""
+    from .. import get_model, list_models
+
+    if name is None or name is False:
+        return None
+    if name == "auto":
+        names = [m for m in list_models("face").index if get_model(m).task == "occlusion"]
+        if not names:
+            return None
+        name = names[0]
+    spec = get_model(name)
+    if spec.task != "occlusion":
+        raise EmonbModelError(f"model {spec.name!r} is not an occlusion model (task {spec.task!r})")
+    return _runtime(spec, device)
+
+
+def _resize_crops(crops: np.ndarray, runtime) -> np.ndarray:
+    """The aligned crops at the side length ``runtime``'s spec asks for (``input_size``)."""
+    size = getattr(runtime.spec, "input_size", None)
+    if not size or crops.shape[1] == int(size[0]):
+        return crops
+    import cv2
+
+    side = int(size[0])
+    interp = cv2.INTER_AREA if crops.shape[1] > side else cv2.INTER_LINEAR
+    return np.stack([cv2.resize(c, (side, side), interpolation=interp) for c in crops])

@@ -107,4 +107,29 @@ AU_RULES = ModelSpec(
     description="Facial action unit intensities (0-1) derived from blendshapes and mesh geometry.",
 )
 
-SPECS = [FACE_MESH, FER_NET, MINI_XCEPTION, AU_RULES]
+AU_OPENFACE_FIT = ModelSpec(
+    name="emonb-au-openface-fit",
+    modality="face",
+    task="action_units",
+    runtime="python",
+    factory="emonb.models.face.au_learned:build_learned_aus",
+    outputs=AU_RULES.outputs,
+    version="1",
+    weights="emonb_au_openface.json",
+    sha256="9a3535a6f677f657ceb5b342c7bbc279cde921d58e05ddb51363c28ca86bae42",
+    license="MIT (parameters fitted by emonb; the OpenFace reference outputs they were fitted to are not shipped)",
+    citation=("Fitted by the emonb developers (scripts/fit_face_aus.py) to OpenFace 2.0.6 AU intensities: "
+              "Baltrusaitis, Zadeh, Lim & Morency (2018) OpenFace 2.0: Facial Behavior Analysis Toolkit, FG 2018."),
+    training_data=("OpenFace 2 static and dynamic AU intensities on WolfgangLanger_Pexels.mp4 (471 frames, one "
+                   "woman) and 9 faces in five openly licensed stills; held out: a second woman (single_face.mp4, "
+                   "face_noface.mov, single_face.jpg). A reference model's estimates, not human FACS coding."),
+    limitations=("Fitted on two people's faces in all: agreement with OpenFace was measured on one held-out "
+                 "person (see describe_mapping()); AU04, AU09 and AU15 barely move in the held-out clips, so "
+                 "their agreement is measured weakly or not at all; AU07 and AU17 keep the hand rule; "
+                 "blendshapes are animation weights, not FACS codes."),
+    description=("Facial action unit intensities (0-1 = OpenFace intensity / 3) from blendshapes and mesh "
+                 "geometry: a signed non-negative ridge per AU fitted to OpenFace 2, relative to the person's "
+                 "own neutral in video (per-track median), the hand rule where the fit did not help."),
+)
+
+SPECS = [FACE_MESH, FER_NET, MINI_XCEPTION, AU_RULES, AU_OPENFACE_FIT]

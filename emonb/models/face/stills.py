@@ -12,11 +12,22 @@ from ..._checks import check_option, check_positive
 from ...errors import EmonbValueError, EmonbWarning
 from .dataset import _build_dataset
 from .mesh import N_LANDMARKS, MeshResult, boxes_from_landmarks
-from .pipeline import BLUR_THRESHOLD, FacePipeline, _Faces, _pipeline
+from .pipeline import BLUR_THRESHOLD, QUALITY_CROP, FacePipeline, _Faces, _pipeline
 from .source import _read_image, _to_rgb
 from .store import _Store
 
 __all__ = ["predict_face_images"]
+
+
+def _square(gray: np.ndarray, size: int) -> np.ndarray:
+    """``gray`` at ``size`` x ``size``: unchanged when it already is, else area (down) or cubic (up)."""
+    import cv2
+
+    h, w = gray.shape[:2]
+    if (h, w) == (size, size):
+        return np.ascontiguousarray(gray)
+    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_CUBIC
+    return cv2.resize(gray, (size, size), interpolation=interp)
 
 
 def _full_frame_faces(pipe: FacePipeline, rgb: np.ndarray) -> tuple[_Faces, np.ndarray]:
@@ -25,9 +36,8 @@ def _full_frame_faces(pipe: FacePipeline, rgb: np.ndarray) -> tuple[_Faces, np.n
 
     h, w = rgb.shape[:2]
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    size = pipe.crop_size
-    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_CUBIC
-    crop = cv2.resize(gray, (size, size), interpolation=interp)[None]
+    crop = _square(gray, pipe.expression_size)[None]  # the image itself when it is at the model's size
+    quality = _square(gray, QUALITY_CROP)[None]
     # The detector needs context around a tight crop: pad by half the size, upscale to >= 256 px.
     pad = int(round(0.5 * max(h, w)))
     padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
@@ -45,7 +55,7 @@ def _full_frame_faces(pipe: FacePipeline, rgb: np.ndarray) -> tuple[_Faces, np.n
 
     faces = _Faces(box=np.array([[0, 0, w, h]], np.float32), score=np.ones(1, np.float32),
                    landmarks=res.landmarks, blendshape=res.blendshapes, pose=None, au=None, emotion=None,
-                   facs=None, sharpness=crop_sharpness(crop), outside=np.zeros(1, np.float32),
+                   facs=None, sharpness=crop_sharpness(quality), outside=np.zeros(1, np.float32),
                    matrices=res.matrices)
     return faces, crop
 

@@ -6,7 +6,8 @@ import numpy as np
 
 from ...schema import EMOTIONS
 from .mesh import BLENDSHAPES, N_LANDMARKS
-from .pipeline import _Faces
+from .au_features import FEATURE_NAMES
+from .pipeline import OCCLUSION_REGIONS, _Faces
 
 __all__ = ["_Store"]
 
@@ -30,6 +31,7 @@ class _Store:
         shapes = {
             "box": (4,), "score": (), "blendshape": (len(BLENDSHAPES),), "pose": (3,), "au": (n_aus,),
             "emotion": (len(EMOTIONS),), "facs": (len(EMOTIONS),), "sharpness": (), "outside": (),
+            "au_input": (len(FEATURE_NAMES),), "occlusion": (len(OCCLUSION_REGIONS),),
         }
         if landmarks:
             shapes["landmarks"] = (N_LANDMARKS, 3)
@@ -69,7 +71,8 @@ class _Store:
             self.used_faces = max(self.used_faces, int(s) + 1)
             self.present[i, s] = True
             for k in self.arrays:
-                self.arrays[k][s, i] = getattr(faces, k)[j]
+                v = getattr(faces, k)
+                self.arrays[k][s, i] = np.nan if v is None else v[j]
         self.n += 1
 
     def put(self, row: int, t: float, index: int, faces: _Faces) -> None:
@@ -81,7 +84,8 @@ class _Store:
         for j in range(m):
             self.present[row, j] = True
             for k in self.arrays:
-                self.arrays[k][j, row] = getattr(faces, k)[j]
+                v = getattr(faces, k)
+                self.arrays[k][j, row] = np.nan if v is None else v[j]
         self.n = max(self.n, row + 1)
 
     def compact(self, rows: np.ndarray) -> None:
