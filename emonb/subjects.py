@@ -5,8 +5,9 @@ face stays in view; a slot that has been empty for longer than the tracker's tim
 the next face that appears, and a person who leaves and comes back gets a fresh slot or another
 person's old one. This module turns slots into *subjects*:
 
-1. **Tracks.** Each slot is cut into tracks at gaps longer than the tracker's timeout
-   (``attrs["track_timeout"]``): within a track the tracker vouches for one person.
+1. **Tracks.** Each slot is cut into tracks where it stays empty for longer than the tracker's
+   timeout (``attrs["track_timeout"]``): within a track the tracker vouches for one person (a
+   cut from one person to another at the same place in the frame is not noticed).
 2. **Appearance signature.** Where the video can be read (the ``path`` of the face node, or a
    video node given as ``video``), a few frames of every track are decoded and the face box (skin)
    and the head region around it (hair) are summarised as hue-saturation histograms.
@@ -86,7 +87,9 @@ def _tracks(face: xr.Dataset, present: np.ndarray) -> list[dict]:
         rows = np.flatnonzero(present[:, j])
         if rows.size == 0:
             continue
-        cuts = np.flatnonzero(np.diff(t[rows]) > timeout) + 1
+        # a gap: analysed frames without the face in between, spanning more than the timeout (two
+        # consecutive analysed frames with the face are one track however far apart a stride puts them)
+        cuts = np.flatnonzero((np.diff(rows) > 1) & (np.diff(t[rows]) > timeout)) + 1
         for part in np.split(rows, cuts):
             out.append({"face": fid, "slot": j, "rows": part})
     return out

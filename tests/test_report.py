@@ -110,7 +110,8 @@ def test_report_on_the_sample_session_is_self_contained(tmp_path):
     shown = _visible(html)
     assert "Faces are blurred" in shown and "No video frames" not in shown
     assert "dr_kim" in shown and "kappa" in shown         # annotations and agreement
-    assert "mini-xception-fer" in html and "CC BY-NC-SA" in html  # provenance and licenses
+    face_model = eb.open_session(tmp_path / "s.zarr")["face"].attrs["expression_model"]
+    assert face_model in html and "CC BY-NC-SA" in html   # provenance and licenses
     assert "probability about an expression" in html
     assert "show code" in html and "<details" in html     # code folded
     assert "session = " not in html.split("show code")[0]  # the template's defaults cell is not shown

@@ -74,6 +74,14 @@ def test_a_short_gap_is_one_track():
     assert tab["faces"].tolist() == ["0"]
 
 
+def test_a_sparse_stride_is_not_a_gap():
+    # analysed frames 1.7 s apart (a large stride), the face in every one: one track, one subject
+    t = np.arange(12) * 1.7
+    ds = _face(t, [(0, 0, 12 * 1.7)])
+    tab = subject_table(assign_subjects(ds))
+    assert tab["subject"].tolist() == ["S1"] and tab["share"].tolist() == [1.0]
+
+
 def test_subject_track_merges_slots_and_is_nan_where_absent():
     ds = _face(T10, [(0, 0, 3), (1, 6, 9)])
     out = assign_subjects(ds, names={0: "Ann", 1: "Ann"})
@@ -173,7 +181,7 @@ def test_look_alikes_on_screen_together_are_never_joined(tmp_path):
     assert tab["subject"].tolist() == ["S1", "S2"]
 
 
-# -- a real recording: a man speaks, then a woman, then the man again -----------------------------------
+# -- a real recording: one person speaks, then another, then the first again -----------------------------------
 @pytest.fixture(scope="module")
 def turns_session(shared_data, tmp_path_factory):
     """Wolfgang Langer 0-3 s, the single_face.mp4 speaker 3-6 s (its 72 frames at 24 fps), Wolfgang again 6-8 s."""
