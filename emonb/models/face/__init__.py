@@ -18,9 +18,9 @@ from .aus import (
     EMFACS_PROTOTYPES,
     FACE_AUS,
     compute_aus,
-    describe_mapping,
     emfacs_emotion,
 )
+from .au_learned import describe_mapping
 
 __all__ = [
     "AU_MAPPING",

@@ -91,3 +91,50 @@ def track_segments(present: np.ndarray, times: np.ndarray, *, max_gap: float) ->
     gaps = np.diff(np.asarray(times, float)[rows])
     cuts = np.flatnonzero(~(gaps <= max_gap)) + 1
     return np.split(rows, cuts)
+
+
+def _fmt_r(x) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def describe_mapping(mapping=None, *, clip: str = "single_face.mp4") -> str:
+    """Markdown table: how each AU is computed now, and its agreement with OpenFace 2.
+
+    Parameters
+    ----------
+    mapping : mapping, optional
+        Your own hand rules (:data:`~emonb.models.face.aus.AU_MAPPING` format): the table of those
+        rules alone, as :func:`analyze_face` uses them when given ``au_mapping``.
+    clip : str
+        Held-out clip whose agreement is shown (``"single_face.mp4"`` or ``"face_noface.mov"``;
+        both show the person left out of the fit). ``r`` is Pearson's r per AU against OpenFace's
+        dynamic model over the clip's frames; "n/a" where OpenFace's value is constant there.
+    """
+    from .aus import AU_MAPPING
+    from .aus import describe_mapping as describe_rules
+
+    if mapping is not None:
+        return describe_rules(mapping)
+    from .. import get_model
+
+    fit = LearnedAUs(get_model("emonb-au-openface-fit")).load()
+    held = fit.card_.get("held_out_r", {})
+    from ...schema import AU_NAMES
+
+    rows = [f"AU intensities from MediaPipe blendshapes and mesh geometry. Fitted: a signed non-negative ridge per "
+            f"AU fitted to OpenFace 2 ({fit.card_['training']['video']} and {fit.card_['training']['still_faces']} "
+            f"faces in stills), relative to the track's median in video. Rule: the hand-set mapping "
+            f"(eb.face.AU_MAPPING). r: agreement with OpenFace 2 (dynamic) on the held-out person's `{clip}`.",
+            "", "| AU | name | computed by | inputs | r emonb | r rule |", "|---|---|---|---|---|---|"]
+    for au, m in AU_MAPPING.items():
+        h = held.get(f"{clip}:dynamic:{au}", {})
+        if au in fit.params_:
+            how, inputs = "fitted", ", ".join(
+                ("-" if s < 0 else "") + n
+                for n, s, w in zip(fit.params_[au]["dynamic"]["inputs"], fit.params_[au]["dynamic"]["signs"],
+                                   fit.params_[au]["dynamic"]["weights"]) if w > 0)
+        else:
+            how, inputs = "rule", f"{m['combine']}({', '.join(m['inputs'])}) from {m['lo']:.2f} to {m['hi']:.2f}"
+        r_new, r_rule = (_fmt_r(h.get("emonb")), _fmt_r(h.get("rule"))) if h else ("not in OpenFace", "")
+        rows.append(f"| {au} | {AU_NAMES.get(au, '')} | {how} | {inputs} | {r_new} | {r_rule} |")
+    return "\n".join(rows)

@@ -116,7 +116,7 @@ AU_OPENFACE_FIT = ModelSpec(
     outputs=AU_RULES.outputs,
     version="1",
     weights="emonb_au_openface.json",
-    sha256="9a3535a6f677f657ceb5b342c7bbc279cde921d58e05ddb51363c28ca86bae42",
+    sha256="98056d7e8b9563c55bd2e54b7e6dbff9cb31b8150da45c4e6813f67e7be8da16",
     license="MIT (parameters fitted by emonb; the OpenFace reference outputs they were fitted to are not shipped)",
     citation=("Fitted by the emonb developers (scripts/fit_face_aus.py) to OpenFace 2.0.6 AU intensities: "
               "Baltrusaitis, Zadeh, Lim & Morency (2018) OpenFace 2.0: Facial Behavior Analysis Toolkit, FG 2018."),
