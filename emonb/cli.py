@@ -206,11 +206,18 @@ def _cmd_report(args) -> int:
         params["fusion"] = None
     if args.blur_faces:
         params["blur_faces"] = True
+    if args.subjects:
+        params["subjects"] = args.subjects if args.subjects in ("main", "all") else \
+            [s.strip() for s in args.subjects.split(",") if s.strip()]
     out = Path(args.out) if args.out else Path(str(Path(args.session).with_suffix("")) + ".html")
     t0 = time.perf_counter()
     html, failed, notebook = _execute(args.session, out, template=args.template, keep_notebook=args.keep_notebook,
                                       overwrite=args.overwrite, progress=not args.quiet, **params)
     print(f"report: {html} ({html.stat().st_size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s")
+    if args.pdf:
+        from .report import print_pdf
+
+        print(f"pdf: {print_pdf(html, None if args.pdf == 'auto' else args.pdf, overwrite=args.overwrite)}")
     if notebook is not None:
         print(f"executed notebook: {notebook}")
     if failed:
@@ -288,6 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--stride", type=int, help="analyse every n-th video frame when analysis is needed")
     r.add_argument("--device", help="'auto', 'cpu' or 'cuda'")
     r.add_argument("--title", help="report title")
+    r.add_argument("--subjects", help="whose face charts, AU heatmap and key frames: 'main' (default), 'all', "
+                                      "or subject names, comma-separated")
+    r.add_argument("--pdf", nargs="?", const="auto", help="also print the report to PDF with headless Chromium "
+                                                          "(default: beside the HTML, .pdf)")
     r.add_argument("--save-to", dest="save_to", help="also write the analysed session to this store (.zarr)")
     r.add_argument("--template", help="another report notebook with a 'parameters' cell")
     r.add_argument("--param", action="append", metavar="NAME=VALUE",

@@ -301,11 +301,11 @@ def table_html(df: pd.DataFrame, *, digits: dict | int = 2, caption: str | None 
 
 
 def _pct(x) -> str:
-    return "–" if not np.isfinite(x) else f"{100 * x:.0f}%"
+    return "–" if not np.isfinite(x) else f"{round(100 * float(x)) + 0:.0f}%"
 
 
 def _ci(est, lo, hi, *, pct: bool = False, digits: int = 2) -> str:
-    f = _pct if pct else (lambda v: "–" if not np.isfinite(v) else f"{v:+.{digits}f}")
+    f = _pct if pct else (lambda v: "–" if not np.isfinite(v) else f"{round(float(v), digits) + 0.0:+.{digits}f}")
     if not np.isfinite(lo):
         return f"{f(est)} (no interval: under two 1-s blocks)" if np.isfinite(est) else "–"
     return f"{f(est)} [{f(lo)}, {f(hi)}]"
