@@ -65,6 +65,26 @@ function fillSelect(sel, options, current) {
   }));
   if (current !== void 0 && options.some((o) => String(o.value) === String(current))) sel.value = String(current);
 }
+function joinGrid(el, root) {
+  const grid = el.closest(".emonb-explorer");
+  if (!grid) return false;
+  for (let n = el; n && n !== grid; n = n.parentElement) n.style.display = "contents";
+  if (root) root.style.display = "contents";
+  return true;
+}
+function whenAttached(el, fn) {
+  let tries = 0;
+  let raf = null;
+  const check = () => {
+    raf = null;
+    if (el.isConnected || tries++ > 600) fn();
+    else raf = requestAnimationFrame(check);
+  };
+  check();
+  return () => {
+    if (raf !== null) cancelAnimationFrame(raf);
+  };
+}
 
 // widgets/src/annotator.js
 var INTENSITY = [
@@ -88,7 +108,6 @@ var annotator_default = {
   render({ model, el }) {
     const root = h("div", "emonb-annotator");
     root.tabIndex = 0;
-    if (el.parentElement && el.parentElement.classList.contains("emonb-explorer")) el.classList.add("emonb-area-ann");
     const head = h("div", "emonb-ann-head");
     const who = h("span", "emonb-ann-who");
     const path = h("span", "emonb-ann-path");
@@ -139,8 +158,14 @@ var annotator_default = {
     el.appendChild(root);
     let editing = null;
     let confirming = null;
+    function screenTime() {
+      const grid = el.closest(".emonb-explorer");
+      const s = grid && grid.querySelector(".emonb-scrubber");
+      const t = s ? parseFloat(s.dataset.currentTime) : NaN;
+      return Number.isFinite(t) ? t : model.get("current_time");
+    }
     function mark(which) {
-      model.send({ type: which === "in" ? "mark_in" : "mark_out", t: model.get("current_time") });
+      model.send({ type: which === "in" ? "mark_in" : "mark_out", t: screenTime() });
     }
     function submit() {
       const fields = {
@@ -320,8 +345,12 @@ var annotator_default = {
         if (!editing && a !== null && b !== null && b > a) submit();
       };
     }
-    const host = keyHost(el, root);
-    const offKeys = onKeys(host, keys, { whileTyping: ["Enter", "Escape"] });
+    let offKeys = () => {
+    };
+    const stopWaiting = whenAttached(el, () => {
+      joinGrid(el);
+      offKeys = onKeys(keyHost(el, root), keys, { whileTyping: ["Enter", "Escape"] });
+    });
     const handlers = [
       ["change:current_time change:range_start change:range_end change:reviewer change:session change:scheme change:store_path", renderHead],
       ["change:labels", renderLabels],
@@ -338,6 +367,7 @@ var annotator_default = {
     renderQueue();
     renderMsg();
     return () => {
+      stopWaiting();
       offKeys();
       for (const [evs, fn] of handlers) for (const ev of evs.split(" ")) model.off(ev, fn);
     };

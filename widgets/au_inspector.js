@@ -7,6 +7,26 @@ function h(tag, cls, text) {
   if (text !== void 0 && text !== null) e.textContent = String(text);
   return e;
 }
+function joinGrid(el, root) {
+  const grid = el.closest(".emonb-explorer");
+  if (!grid) return false;
+  for (let n = el; n && n !== grid; n = n.parentElement) n.style.display = "contents";
+  if (root) root.style.display = "contents";
+  return true;
+}
+function whenAttached(el, fn) {
+  let tries = 0;
+  let raf = null;
+  const check = () => {
+    raf = null;
+    if (el.isConnected || tries++ > 600) fn();
+    else raf = requestAnimationFrame(check);
+  };
+  check();
+  return () => {
+    if (raf !== null) cancelAnimationFrame(raf);
+  };
+}
 
 // widgets/src/au_inspector.js
 var REGIONS = {
@@ -65,7 +85,7 @@ var au_inspector_default = {
     const msg = h("div", "emonb-au-msg");
     root.append(tabs, reading, nowPane, timePane, msg);
     el.appendChild(root);
-    if (el.parentElement && el.parentElement.classList.contains("emonb-explorer")) el.classList.add("emonb-area-au");
+    const stopWaiting = whenAttached(el, () => joinGrid(el));
     const showTab = (which) => {
       nowPane.hidden = which !== "now";
       timePane.hidden = which === "now";
@@ -320,6 +340,7 @@ var au_inspector_default = {
     drawMsg();
     return () => {
       if (rafT !== null) cancelAnimationFrame(rafT);
+      stopWaiting();
       for (const [e, fn] of handlers) model.off(e, fn);
     };
   }

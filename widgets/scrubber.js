@@ -322,6 +322,26 @@ function fillSelect(sel, options, current) {
   }));
   if (current !== void 0 && options.some((o) => String(o.value) === String(current))) sel.value = String(current);
 }
+function joinGrid(el, root) {
+  const grid = el.closest(".emonb-explorer");
+  if (!grid) return false;
+  for (let n = el; n && n !== grid; n = n.parentElement) n.style.display = "contents";
+  if (root) root.style.display = "contents";
+  return true;
+}
+function whenAttached(el, fn) {
+  let tries = 0;
+  let raf = null;
+  const check = () => {
+    raf = null;
+    if (el.isConnected || tries++ > 600) fn();
+    else raf = requestAnimationFrame(check);
+  };
+  check();
+  return () => {
+    if (raf !== null) cancelAnimationFrame(raf);
+  };
+}
 
 // widgets/src/timeline.js
 function plotRect(box) {
@@ -341,7 +361,7 @@ function timelines(box, model, seek) {
   const zoomOut = button("−", "zoom out (−)", "emonb-zoom-out");
   const zoomIn = button("+", "zoom in (+)", "emonb-zoom-in");
   const zoomFit = button("whole session", "show the whole session (0)", "emonb-zoom-fit");
-  const hint = h("span", "emonb-tl-hint", "wheel: zoom · drag: pan · click: go · shift-drag: mark a range");
+  const hint = h("span", "emonb-tl-hint", "wheel: zoom · drag: pan · shift-drag: mark");
   bar.append(zoomOut, zoomIn, zoomFit, hint);
   const plot = h("div", "emonb-tl-plot");
   box.replaceChildren(bar, plot);
@@ -574,12 +594,6 @@ function drawOverlay(ctx, overlay) {
     ctx.fillText(text, x0 + 4, Math.max(12, y0 - 5));
   }
 }
-function joinGrid(el, root) {
-  if (!el.parentElement || !el.parentElement.classList.contains("emonb-explorer")) return false;
-  el.style.display = "contents";
-  root.style.display = "contents";
-  return true;
-}
 var scrubber_default = {
   render({ model, el }) {
     const root = h("div", "emonb-scrubber");
@@ -601,7 +615,7 @@ var scrubber_default = {
     const speed = h("select", "emonb-speed");
     speed.title = "playback speed ([ and ])";
     fillSelect(speed, SPEEDS.map((s) => ({ value: s, label: `${s}×` })), 1);
-    const mute = button("🔊", "mute / unmute (m)", "emonb-mute");
+    const mute = button("mute", "mute / unmute (m)", "emonb-mute");
     const faceSel = h("select", "emonb-face");
     faceSel.title = "the face or subject shown in the AU panel and the timelines (or click a face)";
     const keysBtn = button("?", "keyboard shortcuts (?)", "emonb-keys-btn");
@@ -617,7 +631,6 @@ var scrubber_default = {
     const box = h("div", "emonb-timelines");
     root.append(videoBox, box);
     el.appendChild(root);
-    const inGrid = joinGrid(el, root);
     const ctx = canvas.getContext("2d");
     let pending = null;
     let wanted = null;
@@ -632,6 +645,7 @@ var scrubber_default = {
     let shownPos = -1;
     let shownProxy = false;
     let shownOverlay = null;
+    let playRoundtrip = 0.05;
     let lastDelta = 0;
     let prevDelta = 0;
     let aheadGen = 0;
@@ -704,13 +718,14 @@ var scrubber_default = {
         lastInput = null;
       }
       root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime, proxy } }));
-      if (proxy) return;
+      if (proxy && !model.get("playing")) return;
       const now = currentPos();
       askAhead(now >= 0 ? now : pos);
     }
     function askAhead(pos) {
       if (!times || pos < 0 || cache.capacity === 0 || pending !== null || wanted !== null) return;
-      const missing = aheadWanted(pos, times.length, aheadCount(), (p) => cache.has(p), inflight, lastDelta, prevDelta);
+      const full = (p) => cache.has(p) && !cache.map.get(p).proxy;
+      const missing = aheadWanted(pos, times.length, aheadCount(), full, inflight, lastDelta, prevDelta);
       if (!missing.length) return;
       aheadGen += 1;
       inflight = new Set(missing);
@@ -733,7 +748,9 @@ var scrubber_default = {
       }
       pending = ++reqId;
       sentAt = performance.now();
-      model.send({ type: "frame", t, id: pending, raw: wantRaw(), proxy: isJump(t) });
+      const proxyOnly = model.get("playing") && model.get("proxy_ready");
+      if (proxyOnly) t = Math.min(t + Math.min(playRoundtrip, 0.25) * (model.get("speed") || 1), end());
+      model.send({ type: "frame", t, id: pending, raw: wantRaw(), proxy: isJump(t), proxy_only: proxyOnly });
     }
     const pings = /* @__PURE__ */ new Map();
     root.emonbPing = () => new Promise((resolve) => {
@@ -776,25 +793,46 @@ var scrubber_default = {
       if (content.type === "proxy") {
         if (content.id !== pending || !buffers || !buffers.length) return;
         const repliedAt2 = performance.now();
-        const bmp = await decodeJpeg(buffers[0]);
-        const now = currentPos();
-        if (content.id !== pending || now >= 0 && now !== content.position || content.position === shownPos) {
+        try {
+          const bmp = await decodeJpeg(buffers[0]);
+          const now = currentPos();
+          if (content.final) {
+            playRoundtrip = 0.7 * playRoundtrip + 0.3 * ((repliedAt2 - sentAt) / 1e3);
+            const entry = { bmp, overlay: content.overlay, frameTime: content.frame_time, proxy: true };
+            const full = cache.has(content.position) && !cache.map.get(content.position).proxy;
+            if (!full && cache.capacity > 0) cache.set(content.position, entry);
+            if (!full && content.position === now && now !== shownPos) show(entry, now, null, true);
+            if (full || cache.capacity === 0) {
+              if (bmp.close) bmp.close();
+            }
+            return;
+          }
+          const late = now >= 0 && now !== content.position || content.position === shownPos;
+          if (content.id === pending && !late) {
+            show(
+              { bmp, overlay: content.overlay, frameTime: content.frame_time },
+              content.position,
+              {
+                roundtrip: repliedAt2 - sentAt,
+                server: content.server_ms,
+                decode: performance.now() - repliedAt2,
+                queued: sentAt - (lastInput ?? sentAt),
+                cached: 0
+              },
+              true
+            );
+          }
           if (bmp.close) bmp.close();
-          return;
+        } finally {
+          if (content.final && content.id === pending) {
+            pending = null;
+            if (wanted !== null) {
+              const t = wanted;
+              wanted = null;
+              request(t);
+            } else askAhead(currentPos());
+          }
         }
-        show(
-          { bmp, overlay: content.overlay, frameTime: content.frame_time },
-          content.position,
-          {
-            roundtrip: repliedAt2 - sentAt,
-            server: content.server_ms,
-            decode: performance.now() - repliedAt2,
-            queued: sentAt - (lastInput ?? sentAt),
-            cached: 0
-          },
-          true
-        );
-        if (bmp.close) bmp.close();
         return;
       }
       if (content.type !== "frame") return;
@@ -846,12 +884,12 @@ var scrubber_default = {
       if (times && cache.capacity > 0) {
         const pos = framePosition(times, t);
         const hit = cache.get(pos);
-        if (hit) {
+        if (hit && (!hit.proxy || model.get("playing"))) {
           wanted = null;
-          if (pos === shownPos && !shownProxy) return;
+          if (pos === shownPos && (!shownProxy || hit.proxy)) return;
           const at = performance.now();
-          show(hit, pos, { roundtrip: 0, server: 0, decode: 0, queued: at - (lastInput ?? at), cached: 1 });
-          return;
+          show(hit, pos, { roundtrip: 0, server: 0, decode: 0, queued: at - (lastInput ?? at), cached: 1 }, !!hit.proxy);
+          if (!hit.proxy || pending !== null) return;
         }
       }
       request(t);
@@ -921,7 +959,7 @@ var scrubber_default = {
     }
     function onSound() {
       speed.value = String(model.get("speed"));
-      mute.textContent = model.get("muted") ? "🔇" : "🔊";
+      mute.textContent = model.get("muted") ? "unmute" : "mute";
       mute.classList.toggle("on", model.get("muted"));
       mute.disabled = !model.get("has_audio");
       mute.title = model.get("has_audio") ? "mute / unmute (m)" : "this session has no sound";
@@ -978,8 +1016,9 @@ var scrubber_default = {
         model.save_changes();
       }
     });
-    const host = keyHost(el, root);
-    const offKeys = onKeys(host, {
+    let offKeys = () => {
+    };
+    const keyMap = {
       space: togglePlay,
       ArrowLeft: () => step(-1),
       ArrowRight: () => step(1),
@@ -995,8 +1034,11 @@ var scrubber_default = {
       "=": () => chart.zoom(0.5),
       "-": () => chart.zoom(2),
       "0": () => chart.fit()
+    };
+    const stopWaiting = whenAttached(el, () => {
+      root.dataset.inGrid = joinGrid(el, root) ? "1" : "0";
+      offKeys = onKeys(keyHost(el, root), keyMap);
     });
-    root.dataset.inGrid = inGrid ? "1" : "0";
     model.on("msg:custom", onMessage);
     model.on("change:current_time", onTime);
     model.on("change:playing", onPlaying);
@@ -1044,6 +1086,7 @@ var scrubber_default = {
         model.save_changes();
       }
       cache.clear();
+      stopWaiting();
       offKeys();
       sound.destroy();
       model.off("change:show_overlay", onOverlay);

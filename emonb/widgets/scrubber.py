@@ -425,7 +425,7 @@ class Scrubber(anywidget.AnyWidget):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "frame":
             self.send_frame(content.get("t"), request_id=content.get("id"), raw=bool(content.get("raw")),
-                            proxy=bool(content.get("proxy")))
+                            proxy=bool(content.get("proxy")), proxy_only=bool(content.get("proxy_only")))
         elif kind == "audio":
             self.send_audio()
         elif kind == "step":
@@ -447,7 +447,8 @@ class Scrubber(anywidget.AnyWidget):
         self.send(msg, buffers=list(vega_sources(compressed=gzip)))
         return msg
 
-    def send_frame(self, t=None, *, request_id=None, raw: bool = False, proxy: bool = False):
+    def send_frame(self, t=None, *, request_id=None, raw: bool = False, proxy: bool = False,
+                   proxy_only: bool = False):
         """Send the frame at ``t`` (and its overlay) to the front-end; returns the message sent.
 
         ``raw=True`` sends the RGB pixels (``format: "rgb"``, width x height x 3 bytes) instead of a
@@ -455,7 +456,9 @@ class Scrubber(anywidget.AnyWidget):
         (the front-end asks for it when the page comes from localhost, see ``frame_format``).
         ``proxy=True`` (a jump the browser has nothing near) first sends the proxy frame
         (``{"type": "proxy", id, position, frame_time, overlay}`` with its small JPEG), at once,
-        before the full frame is decoded."""
+        before the full frame is decoded; ``proxy_only=True`` (playback that fell behind) sends only
+        the proxy frame (``final: true``) when there is one, so the picture keeps up with the sound
+        while the full frames come ahead."""
         t0 = time.perf_counter()
         t = self.current_time if t is None else float(t)
         if not self.has_video:
@@ -464,14 +467,18 @@ class Scrubber(anywidget.AnyWidget):
             self.send(msg)
             return msg
         pos = self.frame_position(t)
-        if proxy and self._proxy is not None:
+        if (proxy or proxy_only) and self._proxy is not None:
             small = self._proxy.jpeg(int(self._index[pos]))
             if small is not None:
                 ft = float(self._times[pos])
-                self.send({"type": "proxy", "id": request_id, "t": t, "frame_time": ft, "position": pos,
-                           "overlay": self._overlay_sent(ft),
-                           "server_ms": round(1000 * (time.perf_counter() - t0), 2)}, buffers=[small])
+                msg = {"type": "proxy", "id": request_id, "t": t, "frame_time": ft, "position": pos,
+                       "overlay": self._overlay_sent(ft), "final": bool(proxy_only),
+                       "server_ms": round(1000 * (time.perf_counter() - t0), 2)}
+                self.send(msg, buffers=[small])
                 self.n_proxy += 1
+                if proxy_only:
+                    self._start_job([])  # nothing sent ahead unasked: the page asks for what it needs
+                    return msg
         try:
             data = np.ascontiguousarray(self._rgb_at(pos)).tobytes() if raw else self._jpeg_at(pos)
         except EmonbError as e:

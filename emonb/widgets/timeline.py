@@ -265,7 +265,7 @@ def _tooltip(tr: dict) -> str:
     return f"{_title(tr)}: {tr['model']}" if tr.get("model") else _title(tr)
 
 
-def timeline_chart(tracks: list[dict], *, start: float, end: float, width: int = 560, height: int = 44):
+def timeline_chart(tracks: list[dict], *, start: float, end: float, width: int = 560, height: int = 36):
     """The tracks of :func:`timeline_tracks` as one Altair chart: a column of rows sharing the time axis.
 
     Series tracks are lines (one colour per series), broken where data are missing (never drawn
@@ -420,7 +420,7 @@ def _build(tracks, *, start, end, width, height):
     # a pointer to a time with one offset and width
     values = (float(start), None, None, float(start), float(end))
     return alt.VConcatChart(
-        vconcat=rows, spacing=14, bounds="flush", resolve=independent,
+        vconcat=rows, spacing=10, bounds="flush", resolve=independent,
         params=[alt.VariableParameter(name=n, value=v) for n, v in zip(PARAMS, values)],
         config=alt.Config(view=alt.ViewConfig(fill="#f8fafc", stroke="#e2e8f0"),
                           axis=alt.AxisConfig(grid=False), legend=alt.LegendConfig(labelColor="#1e293b")),
@@ -430,7 +430,7 @@ def _build(tracks, *, start, end, width, height):
 
 
 def timeline_spec(tracks: list[dict], *, start: float, end: float, width: int = 560,
-                  height: int = 44) -> dict:
+                  height: int = 36) -> dict:
     """The Vega-Lite spec (a JSON-able dict) of :func:`timeline_chart`; ``{}`` without tracks."""
     chart, datasets = _build(tracks, start=start, end=end, width=width, height=height)
     if chart is None:

@@ -3,7 +3,7 @@
 // redo, restore deleted rows, export. Every change goes to Python at once and is written there.
 
 import { keyHost, onKeys } from "./shortcuts.js";
-import { button, fillSelect, h, secs } from "./util.js";
+import { button, fillSelect, h, joinGrid, secs, whenAttached } from "./util.js";
 
 const INTENSITY = [
   { value: "", label: "intensity: not rated" }, { value: "0.2", label: "A trace (0.2)" },
@@ -22,7 +22,6 @@ export default {
   render({ model, el }) {
     const root = h("div", "emonb-annotator");
     root.tabIndex = 0;
-    if (el.parentElement && el.parentElement.classList.contains("emonb-explorer")) el.classList.add("emonb-area-ann");
     const head = h("div", "emonb-ann-head");
     const who = h("span", "emonb-ann-who");
     const path = h("span", "emonb-ann-path");
@@ -77,8 +76,16 @@ export default {
     let editing = null; // annotation being edited
     let confirming = null; // id whose delete awaits a yes
 
+    // the time on screen: the scrubber's of this explorer (the kernel's copy may lag during a drag)
+    function screenTime() {
+      const grid = el.closest(".emonb-explorer");
+      const s = grid && grid.querySelector(".emonb-scrubber");
+      const t = s ? parseFloat(s.dataset.currentTime) : NaN;
+      return Number.isFinite(t) ? t : model.get("current_time");
+    }
+
     function mark(which) {
-      model.send({ type: which === "in" ? "mark_in" : "mark_out", t: model.get("current_time") });
+      model.send({ type: which === "in" ? "mark_in" : "mark_out", t: screenTime() });
     }
 
     function submit() {
@@ -255,8 +262,11 @@ export default {
         if (!editing && a !== null && b !== null && b > a) submit(); // one key: the segment is labelled
       };
     }
-    const host = keyHost(el, root);
-    const offKeys = onKeys(host, keys, { whileTyping: ["Enter", "Escape"] });
+    let offKeys = () => {};
+    const stopWaiting = whenAttached(el, () => {
+      joinGrid(el);
+      offKeys = onKeys(keyHost(el, root), keys, { whileTyping: ["Enter", "Escape"] });
+    });
 
     const handlers = [
       ["change:current_time change:range_start change:range_end change:reviewer change:session change:scheme change:store_path", renderHead],
@@ -274,6 +284,7 @@ export default {
     renderQueue();
     renderMsg();
     return () => {
+      stopWaiting();
       offKeys();
       for (const [evs, fn] of handlers) for (const ev of evs.split(" ")) model.off(ev, fn);
     };

@@ -2,7 +2,7 @@
 // EMFACS reading vs the expression model) and, in a second tab, the selected AU over time and the
 // AU x time heatmap, with AU names, a time axis and values on hover.
 
-import { h } from "./util.js";
+import { h, joinGrid, whenAttached } from "./util.js";
 
 const REGIONS = {
   brow_inner: '<path d="M62 62 Q75 56 88 60 M112 60 Q125 56 138 62" stroke-width="7" fill="none"/>',
@@ -65,7 +65,7 @@ export default {
     const msg = h("div", "emonb-au-msg");
     root.append(tabs, reading, nowPane, timePane, msg);
     el.appendChild(root);
-    if (el.parentElement && el.parentElement.classList.contains("emonb-explorer")) el.classList.add("emonb-area-au");
+    const stopWaiting = whenAttached(el, () => joinGrid(el));
 
     const showTab = (which) => {
       nowPane.hidden = which !== "now";
@@ -279,6 +279,7 @@ export default {
     drawMsg();
     return () => {
       if (rafT !== null) cancelAnimationFrame(rafT);
+      stopWaiting();
       for (const [e, fn] of handlers) model.off(e, fn);
     };
   },

@@ -6,7 +6,7 @@ import { FrameCache, aheadWanted, decodeJpeg, framePosition, rgbImage } from "./
 import { createSound } from "./playback.js";
 import { keyHost, onKeys, shortcutSheet } from "./shortcuts.js";
 import { timelines } from "./timeline.js";
-import { button, clockText, fillSelect, h } from "./util.js";
+import { button, clockText, fillSelect, h, joinGrid, whenAttached } from "./util.js";
 
 export { FrameCache, aheadWanted, decodeJpeg, framePosition, rgbImage };
 
@@ -37,14 +37,6 @@ function drawOverlay(ctx, overlay) {
   }
 }
 
-// inside the explorer grid, the scrubber's two parts (video, timelines) become grid items of their own
-function joinGrid(el, root) {
-  if (!el.parentElement || !el.parentElement.classList.contains("emonb-explorer")) return false;
-  el.style.display = "contents";
-  root.style.display = "contents";
-  return true;
-}
-
 export default {
   render({ model, el }) {
     const root = h("div", "emonb-scrubber");
@@ -66,7 +58,7 @@ export default {
     const speed = h("select", "emonb-speed");
     speed.title = "playback speed ([ and ])";
     fillSelect(speed, SPEEDS.map((s) => ({ value: s, label: `${s}×` })), 1);
-    const mute = button("🔊", "mute / unmute (m)", "emonb-mute");
+    const mute = button("mute", "mute / unmute (m)", "emonb-mute");
     const faceSel = h("select", "emonb-face");
     faceSel.title = "the face or subject shown in the AU panel and the timelines (or click a face)";
     const keysBtn = button("?", "keyboard shortcuts (?)", "emonb-keys-btn");
@@ -82,7 +74,6 @@ export default {
     const box = h("div", "emonb-timelines");
     root.append(videoBox, box);
     el.appendChild(root);
-    const inGrid = joinGrid(el, root);
 
     const ctx = canvas.getContext("2d");
     let pending = null; // request in flight
@@ -98,6 +89,7 @@ export default {
     let shownPos = -1;
     let shownProxy = false; // the picture on screen is the proxy frame (the full one is coming)
     let shownOverlay = null;
+    let playRoundtrip = 0.05; // s: recent round trip of a proxy frame during playback (moving average)
     let lastDelta = 0; // frames between the last two frames drawn (the speed of a drag)
     let prevDelta = 0; // and between the two before
     let aheadGen = 0;
@@ -174,7 +166,7 @@ export default {
         lastInput = null;
       }
       root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime, proxy } }));
-      if (proxy) return;
+      if (proxy && !model.get("playing")) return;
       // ahead of where the slider is now: during a fast drag the frame drawn is already behind it
       const now = currentPos();
       askAhead(now >= 0 ? now : pos);
@@ -184,7 +176,8 @@ export default {
       // not while the picture is catching up with the slider (a fast drag): frames ahead would only
       // queue behind, and in front of, the frames asked for; the kernel predicts a steady drag itself
       if (!times || pos < 0 || cache.capacity === 0 || pending !== null || wanted !== null) return;
-      const missing = aheadWanted(pos, times.length, aheadCount(), (p) => cache.has(p), inflight, lastDelta, prevDelta);
+      const full = (p) => cache.has(p) && !cache.map.get(p).proxy; // a cached proxy frame still wants its full one
+      const missing = aheadWanted(pos, times.length, aheadCount(), full, inflight, lastDelta, prevDelta);
       if (!missing.length) return;
       aheadGen += 1;
       inflight = new Set(missing); // a newer request cancels what the kernel had left of the older one
@@ -212,7 +205,11 @@ export default {
       }
       pending = ++reqId;
       sentAt = performance.now();
-      model.send({ type: "frame", t, id: pending, raw: wantRaw(), proxy: isJump(t) });
+      // playing and the full frame is not here: the proxy frame alone keeps the picture with the sound
+      // (asked for where the sound will be when it arrives, one round trip ahead, and cached)
+      const proxyOnly = model.get("playing") && model.get("proxy_ready");
+      if (proxyOnly) t = Math.min(t + Math.min(playRoundtrip, 0.25) * (model.get("speed") || 1), end());
+      model.send({ type: "frame", t, id: pending, raw: wantRaw(), proxy: isJump(t), proxy_only: proxyOnly });
     }
 
     // transport round trip without a frame, for benchmarks/scrubber_latency.py
@@ -260,16 +257,35 @@ export default {
         // the small all-intra frame of a jump: drawn at once, the full frame follows
         if (content.id !== pending || !buffers || !buffers.length) return;
         const repliedAt = performance.now();
-        const bmp = await decodeJpeg(buffers[0]);
-        const now = currentPos();
-        if (content.id !== pending || (now >= 0 && now !== content.position) || content.position === shownPos) {
+        try {
+          const bmp = await decodeJpeg(buffers[0]);
+          const now = currentPos();
+          if (content.final) {
+            playRoundtrip = 0.7 * playRoundtrip + 0.3 * ((repliedAt - sentAt) / 1000);
+            const entry = { bmp, overlay: content.overlay, frameTime: content.frame_time, proxy: true };
+            const full = cache.has(content.position) && !cache.map.get(content.position).proxy;
+            if (!full && cache.capacity > 0) cache.set(content.position, entry);
+            if (!full && content.position === now && now !== shownPos) show(entry, now, null, true);
+            if (full || cache.capacity === 0) { if (bmp.close) bmp.close(); }
+            return;
+          }
+          const late = (now >= 0 && now !== content.position) || content.position === shownPos;
+          if (content.id === pending && !late) {
+            show({ bmp, overlay: content.overlay, frameTime: content.frame_time }, content.position,
+              { roundtrip: repliedAt - sentAt, server: content.server_ms, decode: performance.now() - repliedAt,
+                queued: sentAt - (lastInput ?? sentAt), cached: 0 }, true);
+          }
           if (bmp.close) bmp.close();
-          return;
+        } finally {
+          if (content.final && content.id === pending) {
+            pending = null; // no full frame follows: the next request may go
+            if (wanted !== null) {
+              const t = wanted;
+              wanted = null;
+              request(t);
+            } else askAhead(currentPos());
+          }
         }
-        show({ bmp, overlay: content.overlay, frameTime: content.frame_time }, content.position,
-          { roundtrip: repliedAt - sentAt, server: content.server_ms, decode: performance.now() - repliedAt,
-            queued: sentAt - (lastInput ?? sentAt), cached: 0 }, true);
-        if (bmp.close) bmp.close();
         return;
       }
       if (content.type !== "frame") return;
@@ -320,12 +336,12 @@ export default {
       if (times && cache.capacity > 0) {
         const pos = framePosition(times, t);
         const hit = cache.get(pos);
-        if (hit) {
+        if (hit && (!hit.proxy || model.get("playing"))) {
           wanted = null; // a reply still in flight is cached, not drawn over this one
-          if (pos === shownPos && !shownProxy) return;
+          if (pos === shownPos && (!shownProxy || hit.proxy)) return;
           const at = performance.now();
-          show(hit, pos, { roundtrip: 0, server: 0, decode: 0, queued: at - (lastInput ?? at), cached: 1 });
-          return;
+          show(hit, pos, { roundtrip: 0, server: 0, decode: 0, queued: at - (lastInput ?? at), cached: 1 }, !!hit.proxy);
+          if (!hit.proxy || pending !== null) return;
         }
       }
       request(t);
@@ -404,7 +420,7 @@ export default {
 
     function onSound() {
       speed.value = String(model.get("speed"));
-      mute.textContent = model.get("muted") ? "🔇" : "🔊";
+      mute.textContent = model.get("muted") ? "unmute" : "mute";
       mute.classList.toggle("on", model.get("muted"));
       mute.disabled = !model.get("has_audio");
       mute.title = model.get("has_audio") ? "mute / unmute (m)" : "this session has no sound";
@@ -461,8 +477,8 @@ export default {
         model.save_changes();
       }
     });
-    const host = keyHost(el, root);
-    const offKeys = onKeys(host, {
+    let offKeys = () => {};
+    const keyMap = {
       space: togglePlay,
       ArrowLeft: () => step(-1),
       ArrowRight: () => step(1),
@@ -478,8 +494,11 @@ export default {
       "=": () => chart.zoom(0.5),
       "-": () => chart.zoom(2),
       "0": () => chart.fit(),
+    };
+    const stopWaiting = whenAttached(el, () => {
+      root.dataset.inGrid = joinGrid(el, root) ? "1" : "0";
+      offKeys = onKeys(keyHost(el, root), keyMap);
     });
-    root.dataset.inGrid = inGrid ? "1" : "0";
 
     model.on("msg:custom", onMessage);
     model.on("change:current_time", onTime);
@@ -521,6 +540,7 @@ export default {
         model.save_changes(); // the last position is not lost
       }
       cache.clear();
+      stopWaiting();
       offKeys();
       sound.destroy();
       model.off("change:show_overlay", onOverlay);

@@ -27,7 +27,7 @@ export function timelines(box, model, seek) {
   const zoomOut = button("−", "zoom out (−)", "emonb-zoom-out");
   const zoomIn = button("+", "zoom in (+)", "emonb-zoom-in");
   const zoomFit = button("whole session", "show the whole session (0)", "emonb-zoom-fit");
-  const hint = h("span", "emonb-tl-hint", "wheel: zoom · drag: pan · click: go · shift-drag: mark a range");
+  const hint = h("span", "emonb-tl-hint", "wheel: zoom · drag: pan · shift-drag: mark");
   bar.append(zoomOut, zoomIn, zoomFit, hint);
   const plot = h("div", "emonb-tl-plot");
   box.replaceChildren(bar, plot);

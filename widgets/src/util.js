@@ -36,3 +36,27 @@ export function fillSelect(sel, options, current) {
   }));
   if (current !== undefined && options.some((o) => String(o.value) === String(current))) sel.value = String(current);
 }
+
+// Inside the explorer grid (.emonb-explorer), the wrappers between it and the widget's own parts get
+// display: contents, so the parts (video, timelines, AU panel, annotator) are the grid's items and
+// take their areas from scrubber.css. Returns whether the widget is in such a grid.
+export function joinGrid(el, root) {
+  const grid = el.closest(".emonb-explorer");
+  if (!grid) return false;
+  for (let n = el; n && n !== grid; n = n.parentElement) n.style.display = "contents";
+  if (root) root.style.display = "contents";
+  return true;
+}
+
+// run fn() once el is in the page (anywidget renders before the view is attached to its box)
+export function whenAttached(el, fn) {
+  let tries = 0;
+  let raf = null;
+  const check = () => {
+    raf = null;
+    if (el.isConnected || tries++ > 600) fn();
+    else raf = requestAnimationFrame(check);
+  };
+  check();
+  return () => { if (raf !== null) cancelAnimationFrame(raf); };
+}
