@@ -530,3 +530,17 @@ def test_full_crops_of_48_pixels_go_in_unchanged():
     ds = eb.predict_face_images(crops, faces="full", model={"expression": "emonb-fernet"}, progress=False)
     rt = eb.models.get_model("emonb-fernet").create(device="cpu")
     np.testing.assert_allclose(ds.face_emotion.isel(face=0).values, predict_expression(rt, crops), atol=1e-6)
+
+
+def test_full_face_crops_reach_the_network_unchanged():
+    """faces='full' on 48x48 crops adds no loss of its own: the same probabilities as the network on the crops."""
+    from emonb.models.face.expression import predict_expression
+
+    rng = np.random.default_rng(4)
+    crops = rng.integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    crops[:, 10:38, 10:38] = rng.integers(90, 170, (6, 28, 28), dtype=np.uint8)
+    ds = eb.predict_face_images(crops, faces="full", model={"expression": "emonb-fernet", "occlusion": False},
+                                progress=False)
+    runtime = eb.models.get_model("emonb-fernet").create(device="cpu")
+    direct = predict_expression(runtime, crops)
+    np.testing.assert_allclose(ds.face_emotion.isel(face=0).values, direct, atol=1e-6)
