@@ -158,13 +158,14 @@ def test_notebook_scrub_and_annotate(lab):
             def seek(t):
                 page.evaluate(SLIDE, t)
             seek(2.0)
-            page.wait_for_function("() => document.querySelector('.emonb-ann-now').textContent.includes('2.00')")
+            page.wait_for_function("() => Math.abs(+document.querySelector('.emonb-scrubber').dataset.currentTime - 2) < 0.05")
             page.click(".emonb-mark-in")
             seek(3.5)
-            page.wait_for_function("() => document.querySelector('.emonb-ann-now').textContent.includes('3.50')")
+            page.wait_for_function("() => Math.abs(+document.querySelector('.emonb-scrubber').dataset.currentTime - 3.5) < 0.05")
             page.focus(".emonb-annotator")
             page.keyboard.press("o")
-            page.wait_for_function("() => document.querySelector('.emonb-ann-range').textContent.includes('3.50')")
+            # the out mark is the end of the frame on screen at 3.5 s (snapped to the video's frames)
+            page.wait_for_function("() => /out 3\\.5\\d s/.test(document.querySelector('.emonb-ann-range').textContent)")
             page.select_option(".emonb-ann-label", "surprise")
             page.fill(".emonb-ann-note", "raised brows, from the browser")
             page.keyboard.press("Enter")
@@ -181,7 +182,7 @@ def test_notebook_scrub_and_annotate(lab):
             page.keyboard.up("Shift")
             # (mouse events land on whole pixels: about 0.03 s at this width)
             page.wait_for_function(
-                "() => { const m = document.querySelector('.emonb-ann-range').textContent.match(/([\\d.]+) s → ([\\d.]+) s/);"
+                "() => { const m = document.querySelector('.emonb-ann-range').textContent.match(/in ([\\d.]+) s → out ([\\d.]+) s/);"
                 " return m && Math.abs(+m[1] - 4.92) < 0.1 && Math.abs(+m[2] - 9.84) < 0.1; }", timeout=20_000)
             # the range band is drawn on the timelines (the rect of each row's band layer)
             page.wait_for_selector(".emonb-timelines g.concat_0_group path[fill='#3b82f6']", timeout=20_000)
