@@ -129,3 +129,18 @@ def test_training_checkpoints_resume_and_reproduce(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="another recipe"):
         T.train(T.recipe("ls", epochs=2, batch_size=32, widths=(8, 8, 16, 16), head=16), data,
                 tmp_path / "b", progress=False, log=lambda m: None)
+
+
+def test_fine_tune_starts_from_its_base_run_and_records_it(tmp_path):
+    """A recipe with ``init`` starts from the named run's weights (and says which), or fails clearly."""
+    torch.set_num_threads(1)
+    data = _pack(tmp_path / "p.npz")
+    small = {"batch_size": 32, "widths": (8, 8, 16, 16), "head": 16}
+    base = T.train(T.recipe("ls", epochs=1, **small), data, tmp_path / "ls", progress=False, log=lambda m: None)
+    tune = T.recipe("ls-light-eq", init="ls", epochs=1, dropout=0.3, **small)
+    with pytest.raises(Exception, match="train recipe 'ls' first"):
+        T.train(tune, data, tmp_path / "elsewhere" / "ls-light-eq", progress=False, log=lambda m: None)
+    messages = []
+    rec = T.train(tune, data, tmp_path / "ls-light-eq", progress=False, log=messages.append)
+    assert rec["init_sha256"] == base["weights_sha256"]
+    assert any("starting from" in m for m in messages)

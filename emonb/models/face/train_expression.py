@@ -54,6 +54,7 @@ class Recipe:
     occlude: float = 0.3             # a gray or noise patch over part of the face
     seed: int = 0
     limit: int | None = None         # train on the first N shuffled images (tests, quick trials)
+    init: str = ""                   # fine-tune: start from this recipe's final weights (runs/<init>/weights.pt)
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -65,6 +66,10 @@ RECIPES: dict[str, Recipe] = {
     "ls-light": Recipe("ls-light", dropout=0.2, scale=(0.9, 1.1), rotate_deg=10.0, shift=0.06, photometric=0.5,
                        equalize=0.15, blur=0.1, occlude=0.15,
                        notes="hard FER2013 labels, label smoothing 0.1, lighter augmentation and dropout"),
+    "ls-light-eq": Recipe("ls-light-eq", init="ls-light", epochs=4, lr=0.01, dropout=0.2, scale=(0.9, 1.1),
+                          rotate_deg=10.0, shift=0.06, photometric=0.5, equalize=0.5, blur=0.1, occlude=0.15,
+                          notes="ls-light fine-tuned 4 epochs at a low rate with histogram equalisation on half "
+                                "the crops, for the equalisation check"),
     "ferplus-wide": Recipe("ferplus-wide", label_smoothing=0.0, ferplus_weight=0.5, widths=(32, 64, 128, 256),
                            notes="as ferplus, wider stages"),
 }
@@ -285,13 +290,22 @@ def train(recipe: Recipe, data_path, out_dir, *, device: str = "auto", resume: b
     dev = resolve_device(device)
     torch.manual_seed(recipe.seed)
     model = FerNet(widths=recipe.widths, blocks=recipe.blocks, head=recipe.head, dropout=recipe.dropout)
+    init_sha = ""
+    if recipe.init:
+        init_path = out_dir.parent / recipe.init / "weights.pt"
+        if not init_path.is_file():
+            raise EmonbValueError(f"recipe {recipe.name!r} starts from {init_path}, which does not exist: "
+                                  f"train recipe {recipe.init!r} first")
+        init_sha = sha256_file(init_path)
+        model.load_state_dict(torch.load(init_path, map_location="cpu", weights_only=True))
+        log(f"{recipe.name}: starting from {init_path} (sha256 {init_sha[:12]})")
     model = model.to(dev).to(memory_format=torch.channels_last)  # about 2x faster convolutions on a CPU
     opt = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=0.9, nesterov=True,
                           weight_decay=recipe.weight_decay)
     steps = int(np.ceil(len(tr) / recipe.batch_size))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.lr, epochs=recipe.epochs, steps_per_epoch=steps,
                                                 pct_start=0.15)
-    state = {"epoch": 0, "history": [], "seconds": 0.0, "best": -1.0}
+    state = {"epoch": 0, "history": [], "seconds": 0.0, "best": -1.0, "init_sha256": init_sha}
     ck = _checkpoint_path(out_dir)
     if resume and ck.exists():
         saved = torch.load(ck, map_location="cpu", weights_only=True)
@@ -356,6 +370,7 @@ def finish(model, recipe: Recipe, digest: str, state: dict, x_va, y_va, out_dir:
                                                  "validation": "PublicTest, deduplicated against Training",
                                                  "n_validation": int(len(y_va))},
               "history": state["history"], "train_seconds": round(state["seconds"], 1),
+              "init_sha256": state.get("init_sha256", ""),
               "temperature": temp, "validation_uncalibrated": before, "validation": after,
               "validation_flip": flip, "validation_equalized": equalized,
               "weights_sha256": sha256_file(weights), "torch": torch.__version__}
