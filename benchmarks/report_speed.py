@@ -4,7 +4,8 @@ Two cases, each in a fresh process (peak memory is the largest resident set of t
 the papermill kernel included):
 
 - ``render``: the session store is already analysed (``emonb analyze``), the report only draws;
-- ``analyse+render``: the report starts from the raw manifest and runs the analysis itself.
+- ``analyse+render``: the report starts from the raw manifest and runs the analysis itself;
+- ``print to PDF``: the rendered report printed by headless Chromium (``eb.report.print_pdf``).
 
 Usage::
 
@@ -44,6 +45,19 @@ def _measure(cmd: list[str]) -> int:
     return rc
 
 
+def _pdf(html: Path) -> tuple[float, float, int]:
+    """Seconds, peak MB and pages of printing ``html`` to PDF (NaN without Chromium)."""
+    import re
+
+    code = f"import emonb.report as r; r.print_pdf({str(html)!r})"
+    try:
+        t, m = _run([sys.executable, "-c", code])
+    except SystemExit:
+        return float("nan"), float("nan"), 0
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", html.with_suffix(".pdf").read_bytes()))
+    return t, m, pages
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--measure"]:
@@ -58,12 +72,17 @@ def main(argv=None) -> int:
         t_an, m_an = _run(exe + ["analyze", str(MANIFEST), "--out", str(store), "--stride", str(args.stride), "--quiet"])
         t_r, m_r = _run(exe + ["report", str(store), "--out", str(Path(tmp) / "a.html"), "--quiet"])
         size = (Path(tmp) / "a.html").stat().st_size / 1e6
+        t_pdf, m_pdf, pages = _pdf(Path(tmp) / "a.html")
         t_ar, m_ar = _run(exe + ["report", str(MANIFEST), "--out", str(Path(tmp) / "b.html"), "--quiet",
                                  "--stride", str(args.stride)])
     print(f"emonb report on the sample session (20 s of video, 4 s speech, 20 s physio), stride {args.stride}; {env_note}")
     print(f"  emonb analyze (for reference)  {t_an:6.1f} s   peak {m_an:6.0f} MB")
     print(f"  report, render only            {t_r:6.1f} s   peak {m_r:6.0f} MB   HTML {size:.1f} MB")
     print(f"  report, analyse + render       {t_ar:6.1f} s   peak {m_ar:6.0f} MB")
+    if t_pdf == t_pdf:
+        print(f"  print to PDF (Chromium)        {t_pdf:6.1f} s   peak {m_pdf:6.0f} MB   {pages} A4 pages")
+    else:
+        print("  print to PDF: no Chromium on the PATH")
     return 0
 
 

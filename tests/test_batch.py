@@ -178,7 +178,7 @@ def test_report_is_rendered_and_a_failed_report_is_retried_alone(data, tmp_path)
         res = run_batch(src, tmp_path, **kw, report_parameters={"modalities": ["text"], "rate": 5.0})
         assert res["words"].status == "ok" and res["words"].report == str(tmp_path / "words.html")
         html = (tmp_path / "words.html").read_text()
-        assert "Session words" in html and remote_scripts(html) == []
+        assert "Emotion analysis report: session words" in html and remote_scripts(html) == []
         assert run_batch(src, tmp_path, **kw, report_parameters={"modalities": ["text"]})["words"].status == "skipped"
 
 

@@ -210,6 +210,7 @@ def test_report_with_a_failed_step(tmp_path):
     assert banner < shown.index('<section class="emonb-summary">') < shown.index("Session and provenance")
     summary = _summary(out.read_text())
     assert "voice (where speech was detected)" not in summary and "physiology" in summary
+    assert "<td>voice analysis failed (see above)</td>" in summary and "<td>not analysed</td>" in summary  # video
     _offline(out, "failed_step")
 
 

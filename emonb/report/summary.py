@@ -96,7 +96,12 @@ def _found(tree: xr.DataTree, name: str) -> str:
         return "features: " + ", ".join(v for v in ("ecg_rate", "ppg_rate", "eda_tonic", "rsp_rate") if v in p)
     if name == "transcript" and (t := _ds(tree, "transcript")) is not None:
         return f"{t.sizes.get('segment', 0)} segments"
-    return ""
+    from ..analysis import failed_steps
+
+    step = {"video": "face", "audio": "voice", "physio": "physio"}.get(name)
+    if step and step in failed_steps(tree):
+        return f"{step} analysis failed (see above)"
+    return "not analysed"
 
 
 # -- subjects --------------------------------------------------------------------------------------
