@@ -6,11 +6,12 @@ the next face that appears, and a person who leaves and comes back gets a fresh 
 person's old one. This module turns slots into *subjects*:
 
 1. **Tracks.** Each slot is cut into tracks where it stays empty for longer than the tracker's
-   timeout (``attrs["track_timeout"]``): within a track the tracker vouches for one person (a
-   cut from one person to another at the same place in the frame is not noticed).
-2. **Appearance signature.** Where the video can be read (the ``path`` of the face node, or a
+   timeout (``attrs["track_timeout"]``).
+2. **Appearance.** Where the video can be read (the ``path`` of the face node, or a
    video node given as ``video``), a few frames of every track are decoded and the face box (skin)
-   and the head region around it (hair) are summarised as hue-saturation histograms.
+   and the head region around it (hair) are summarised as hue-saturation histograms. Along each
+   track the face is also looked at every second or so, and a track is cut where the person
+   changes without a gap (a cut to someone else at the same place in the frame).
 3. **Joining.** Two tracks join into one subject only when they never share an analysed frame
    (two faces on screen at once are two people) and both their histograms agree
    (Bhattacharyya distance below ``threshold`` for every pair of members: complete linkage).
@@ -40,11 +41,14 @@ from .errors import EmonbValueError, EmonbWarning
 __all__ = ["assign_subjects", "subject_track", "subject_table", "subject_names", "subjects_of",
            "subject_summary", "subject_shares", "METHOD_VERSION"]
 
-METHOD_VERSION = 1
+METHOD_VERSION = 2
 #: frames decoded per track for its appearance signature
 SIGNATURE_FRAMES = 8
 #: largest Bhattacharyya distance between two tracks' histograms for them to be one person
 THRESHOLD = 0.3
+#: seconds between looks along a track for a change of person (at most CHANGE_SAMPLES looks a track)
+CHANGE_STEP_S = 1.0
+CHANGE_SAMPLES = 60
 _NAMES_ATTR = "subject_names"
 
 
@@ -130,39 +134,101 @@ def _reader(face: xr.Dataset, video):
         return None, f"the video could not be read ({type(exc).__name__}: {exc})"
 
 
-def _signatures(face: xr.Dataset, tracks: list[dict], video) -> tuple[list, str]:
-    """Per track, a list of per-frame histogram pairs (or ``None``), and a note on what was possible."""
+class _Looks:
+    """Colour histograms of the face in (row, slot), decoded on demand and cached."""
+
+    def __init__(self, face: xr.Dataset, reader):
+        self.reader = reader
+        self.box = face["face_box"].transpose("time", "face", "box_coord").values
+        self.index = face["frame_index"].values
+        self.cache: dict = {}
+
+    def __call__(self, row: int, slot: int):
+        key = (int(row), int(slot))
+        if key not in self.cache:
+            try:
+                img = np.asarray(self.reader.frame(int(self.index[row])))
+                self.cache[key] = _histograms(img, self.box[row, slot]) or None
+            except Exception:  # a frame that does not decode is left out
+                self.cache[key] = None
+        return self.cache[key]
+
+
+def _pair(x, y) -> float:
+    return max(np.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(p * q))))) for p, q in zip(x, y))
+
+
+def _split_changes(face: xr.Dataset, tracks: list[dict], looks: _Looks, threshold: float) -> tuple[list, int]:
+    """Cut tracks where the person changes without a gap (a cut to someone else at the same place).
+
+    Along each track the face is looked at every :data:`CHANGE_STEP_S` seconds (at most
+    :data:`CHANGE_SAMPLES` times); a change is where two consecutive looks differ by more than
+    ``threshold`` and the difference persists one look further on both sides (not a blink or a
+    blur). The cut is found by bisection between those two looks. Cutting too often is
+    harmless: the joining step puts together again what looks the same.
+    """
+    t = face["time"].values.astype(float)
+    out, n_changes = [], 0
+    for tr in tracks:
+        rows = tr["rows"]
+        span = t[rows[-1]] - t[rows[0]]
+        if rows.size < 4 or span < 2 * CHANGE_STEP_S:
+            out.append(tr)
+            continue
+        step = max(CHANGE_STEP_S, span / CHANGE_SAMPLES)
+        want = np.arange(t[rows[0]], t[rows[-1]] + 1e-9, step)
+        pos = np.unique(np.clip(np.searchsorted(t[rows], want), 0, rows.size - 1))
+        seen = [(p, looks(rows[p], tr["slot"])) for p in pos]
+        seen = [(p, h) for p, h in seen if h is not None]
+        cuts = []
+        for k in range(len(seen) - 1):
+            d = _pair(seen[k][1], seen[k + 1][1])
+            if d <= threshold:
+                continue
+            if k > 0 and _pair(seen[k - 1][1], seen[k + 1][1]) <= threshold:
+                continue
+            if k + 2 < len(seen) and _pair(seen[k][1], seen[k + 2][1]) <= threshold:
+                continue
+            # bisect between the two looks: the cut goes after the last frame that looks like the first
+            (lo, before), (hi, after) = seen[k], seen[k + 1]
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                h = looks(rows[mid], tr["slot"])
+                if h is None:
+                    break
+                if _pair(h, before) <= _pair(h, after):
+                    lo = mid
+                else:
+                    hi = mid
+            cuts.append(hi)
+        for part in np.split(rows, cuts):
+            out.append({"face": tr["face"], "slot": tr["slot"], "rows": part})
+        n_changes += len(cuts)
+    return out, n_changes
+
+
+def _signatures(face: xr.Dataset, tracks: list[dict], video, threshold: float) -> tuple[list, list, str, int]:
+    """Tracks (cut where the person changes), per track a list of per-frame histogram pairs (or
+    ``None``), a note on what was not possible, and the number of within-track changes."""
     if "frame_index" not in face.coords:
-        return [None] * len(tracks), "no frame_index coordinate, so no frames to compare"
+        return tracks, [None] * len(tracks), "no frame_index coordinate, so no frames to compare", 0
     reader, why = _reader(face, video)
     if reader is None:
-        return [None] * len(tracks), why
-    box = face["face_box"].transpose("time", "face", "box_coord").values
-    index = face["frame_index"].values
+        return tracks, [None] * len(tracks), why, 0
+    looks = _Looks(face, reader)
+    tracks, n_changes = _split_changes(face, tracks, looks, threshold)
     sigs = []
     for tr in tracks:
         rows = tr["rows"]
         pick = rows[np.unique(np.linspace(0, rows.size - 1, min(SIGNATURE_FRAMES, rows.size)).round().astype(int))]
-        per = []
-        for i in pick:
-            try:
-                img = reader.frame(int(index[i]))
-            except Exception:  # a frame that does not decode leaves the others
-                continue
-            h = _histograms(np.asarray(img), box[i, tr["slot"]])
-            if h:
-                per.append(h)
+        per = [h for h in (looks(i, tr["slot"]) for i in pick) if h is not None]
         sigs.append(per or None)
-    return sigs, ""
+    return tracks, sigs, "", n_changes
 
 
 def _distance(a: list, b: list) -> float:
     """Median over frame pairs of the larger of the two regions' Bhattacharyya distances."""
-    d = []
-    for x in a:
-        for y in b:
-            d.append(max(np.sqrt(max(0.0, 1.0 - float(np.sum(np.sqrt(p * q))))) for p, q in zip(x, y)))
-    return float(np.median(d))
+    return float(np.median([_pair(x, y) for x in a for y in b]))
 
 
 # -- joining --------------------------------------------------------------------------------------
@@ -289,7 +355,8 @@ def assign_subjects(face: xr.Dataset, *, names: dict | None = None, video=None,
     stored.update(given)
     present = _presence(face)
     tracks = _tracks(face, present)
-    sigs, why = _signatures(face, tracks, video) if len(tracks) > 1 else ([None] * len(tracks), "")
+    tracks, sigs, why, n_changes = _signatures(face, tracks, video, float(threshold)) if tracks \
+        else (tracks, [], "", 0)
     label = _join(tracks, sigs, stored, float(threshold))
     t = face["time"].values.astype(float)
     # name the clusters: the user's names, then S1, S2, ... by first appearance
@@ -324,7 +391,9 @@ def assign_subjects(face: xr.Dataset, *, names: dict | None = None, video=None,
         else:
             slot_subject.append("")
     n_joined = len(tracks) - len(set(label))
-    if len(tracks) <= 1:
+    if len(tracks) <= 1 and not why:
+        method = "one face track, the same person throughout: one subject"
+    elif len(tracks) <= 1:
         method = "one face track: one subject"
     elif why:
         method = f"no appearance signature ({why}): tracks joined only by the user's names"
@@ -332,7 +401,8 @@ def assign_subjects(face: xr.Dataset, *, names: dict | None = None, video=None,
         method = (f"tracks (slots cut at gaps > track_timeout) joined where they never share a frame and "
                   f"their face and head colour histograms agree (Bhattacharyya < {float(threshold):g}, complete "
                   f"linkage over {SIGNATURE_FRAMES} frames per track); the user's names win")
-    method += f"; {len(tracks)} track(s), {n_joined} join(s); subjects v{METHOD_VERSION}"
+    changes = f", {n_changes} change(s) of person within a track" if n_changes else ""
+    method += f"; {len(tracks)} track(s){changes}, {n_joined} join(s); subjects v{METHOD_VERSION}"
     out = face.copy()
     out["face_subject"] = (("time", "face"), per, {
         "long_name": "subject (person) of the face in this slot; empty where the slot is empty"})

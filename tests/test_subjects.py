@@ -172,6 +172,26 @@ def test_tracks_with_the_same_appearance_join_and_others_do_not(tmp_path):
     assert tab3["subject"].tolist() == ["Al", "S1"]
 
 
+def test_a_cut_to_someone_else_at_the_same_place_is_a_new_subject(tmp_path):
+    # A 0-4 s, then (no gap: the tracker keeps slot 0) B at the same place 4-7 s, then A again 7-10 s
+    plan = [("A", 20, 0, 4), ("B", 20, 4, 7), ("A", 20, 7, 10)]
+    path = _scene(tmp_path / "cut.mp4", plan)
+    ds = _face(T10, [(0, 0, 10)], boxes={0: (20, 24, 40, 56)}, path=path)
+    out = assign_subjects(ds)
+    assert "2 change(s) of person within a track" in out.attrs["subject_method"]
+    tab = subject_table(out)
+    assert tab["subject"].tolist() == ["S1", "S2"] and tab["faces"].tolist() == ["0", "0"]
+    np.testing.assert_allclose(tab["share"], [0.7, 0.3], atol=0.011)    # each cut on the first frame of the new person
+    per = out["face_subject"].isel(face=0).values
+    t = out["time"].values
+    assert (per[t < 3.95] == "S1").all() and (per[(t > 3.95) & (t < 6.95)] == "S2").all()
+    assert (per[t > 6.95] == "S1").all()
+    # one person throughout, with a one-frame glitch (a flash): not cut
+    flash = [("A", 20, 0, 5), ("B", 20, 5, 5.1), ("A", 20, 5.1, 10)]
+    ds2 = _face(T10, [(0, 0, 10)], boxes={0: (20, 24, 40, 56)}, path=_scene(tmp_path / "flash.mp4", flash))
+    assert subject_table(assign_subjects(ds2))["subject"].tolist() == ["S1"]
+
+
 def test_look_alikes_on_screen_together_are_never_joined(tmp_path):
     plan = [("A", 20, 0, 9), ("A", 110, 3, 6)]  # the same colours twice, at the same time
     path = _scene(tmp_path / "twins.mp4", plan)
