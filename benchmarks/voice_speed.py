@@ -1,27 +1,36 @@
-"""Real-time factor and peak memory of ``eb.analyze_voice`` on a long recording.
+"""Real-time factor and peak memory of ``eb.analyze_voice`` on one CPU core, per speech-emotion model.
 
 Builds a recording of ``--minutes`` minutes by concatenating real RAVDESS clips from
-``../shared/data/speech/ravdess`` (synthetic harmonic "speech" when that folder is absent), runs
-``analyze_voice`` once to warm up on a short piece, then times it on the whole recording and prints:
-duration, wall time, real-time factor (audio seconds per second of compute), CPU threads, peak
-CPU time (robust to other processes sharing the machine), peak traced memory (tracemalloc: numpy
-buffers included) and the process's peak RSS.
+``../shared/data/speech/ravdess`` (synthetic harmonic "speech" when that folder is absent), pins
+the process to one CPU core (``os.sched_setaffinity``; BLAS and onnxruntime get one thread), runs
+``analyze_voice`` once to warm up on a short piece, then times it on the whole recording for each
+model and prints: duration, wall time, CPU time, the real-time factor (audio seconds per second of
+CPU time on the one core: robust to other processes sharing the machine; the wall-clock figure is
+printed too), peak traced memory (tracemalloc: numpy buffers included) and the process's peak RSS.
+Also times the emotion step alone (functionals + CNN on precomputed frame features).
 
-    python benchmarks/voice_speed.py [--minutes 10] [--clips 8]
+    python benchmarks/voice_speed.py [--minutes 10] [--clips 8] [--models voice-emotion-ravdess voice-emotion-ravdess-v1]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import resource
-import time
-import tracemalloc
-from pathlib import Path
 
-import numpy as np
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 RAVDESS = ROOT.parent / "shared" / "data" / "speech" / "ravdess"
 SR = 16000
 
@@ -34,7 +43,7 @@ def build_recording(minutes: float) -> tuple[np.ndarray, str]:
         files = sorted(RAVDESS.glob("*.flac"))
         parts, total, i = [], 0, 0
         while total < n:
-            y, sr = sf.read(str(files[i % len(files)]), dtype="float32")
+            y, sr = sf.read(str(files[(i * 37) % len(files)]), dtype="float32")
             assert sr == SR
             parts.append(y)
             total += len(y)
@@ -49,40 +58,84 @@ def build_recording(minutes: float) -> tuple[np.ndarray, str]:
     return y.astype(np.float32), "synthetic harmonic signal (RAVDESS folder absent)"
 
 
+def pin_one_core() -> str:
+    try:
+        cpu = sorted(os.sched_getaffinity(0))[0]
+        os.sched_setaffinity(0, {cpu})
+        return f"pinned to CPU {cpu}"
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return "not pinned (no sched_setaffinity); BLAS/onnxruntime limited to one thread"
+
+
+def time_analyze(y, *, model, vad) -> dict:
+    import emonb as eb
+
+    eb.analyze_voice(y[: 5 * SR], sampling_rate=SR, model=model, vad=vad)  # warm up: load the models
+    tracemalloc.start()
+    t, c = time.perf_counter(), time.process_time()
+    ds = eb.analyze_voice(y, sampling_rate=SR, model=model, vad=vad)
+    wall, cpu = time.perf_counter() - t, time.process_time() - c
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    dur = len(y) / SR
+    return {"model": model, "duration_s": dur, "wall_s": wall, "cpu_s": cpu, "rtf_cpu": dur / cpu,
+            "rtf_wall": dur / wall, "peak_traced_mib": peak / 2 ** 20,
+            "emotion_frames": float(np.isfinite(ds.voice_emotion.values).all(axis=1).mean()),
+            "segments": int(ds.sizes["segment"])}
+
+
+def time_emotion_step(y, *, model) -> dict:
+    """CPU time of the emotion model alone (window functionals + CNN) on precomputed frame features."""
+    import emonb as eb
+    from emonb.models.voice import _core
+    from emonb.models.voice import features as F
+    from emonb.models.voice.analyze import _emotion_probs
+
+    feats = _core.analyze_signal(y)
+    rt = _core.get_runtime(eb.models.get_model(model))
+    n = len(feats["time"])
+    starts = np.arange(0, max(n - 200, 0) + 1, 50)
+    c = time.process_time()
+    X = F.window_functionals(feats, feats["voice"], starts, 200)
+    _emotion_probs(rt, X, feats, np.stack([starts, starts + 200], axis=1))
+    cpu = time.process_time() - c
+    return {"model": model, "emotion_cpu_s": cpu, "emotion_rtf_cpu": len(y) / SR / cpu}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--clips", type=int, default=8, help="also time predict_voice_clips on this many clips")
+    ap.add_argument("--models", nargs="*", default=["voice-emotion-ravdess", "voice-emotion-ravdess-v1"])
     args = ap.parse_args(argv)
 
     import emonb as eb
 
+    pinned = pin_one_core()
+    vad = eb.models.get_model("silero-vad")
+    vad = vad.replace(params={**vad.params, "num_threads": 1})
     y, what = build_recording(args.minutes)
     dur = len(y) / SR
-    eb.analyze_voice(y[: 5 * SR], sampling_rate=SR)  # warm up: load both models
-    tracemalloc.start()
-    t = time.perf_counter()
-    c = time.process_time()
-    ds = eb.analyze_voice(y, sampling_rate=SR)
-    wall = time.perf_counter() - t
-    cpu = time.process_time() - c
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    print(f"recording: {dur / 60:.1f} min ({what}); {pinned}; load average {os.getloadavg()[0]:.1f}")
+    rows = []
+    for m in args.models:
+        r = time_analyze(y, model=m, vad=vad)
+        r.update(time_emotion_step(y[: min(len(y), 120 * SR)], model=m))
+        rows.append(r)
+        print(f"{m}: analyze_voice {r['cpu_s']:.2f} s CPU ({r['wall_s']:.2f} s wall) -> real-time factor "
+              f"{r['rtf_cpu']:.0f}x on one core ({r['rtf_wall']:.0f}x wall); emotion step alone "
+              f"{r['emotion_rtf_cpu']:.0f}x; peak traced memory {r['peak_traced_mib']:.0f} MiB; "
+              f"{r['emotion_frames']:.0%} of frames with an emotion estimate, {r['segments']} segments")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"recording: {dur / 60:.1f} min ({what})")
-    print(f"analyze_voice: {wall:.2f} s wall -> real-time factor {dur / wall:.0f}x "
-          f"({os.cpu_count()} CPU cores visible, load average {os.getloadavg()[0]:.1f})")
-    print(f"CPU time {cpu:.2f} s (all threads) -> {dur / cpu:.0f}x real time per CPU-second; on an idle "
-          f"2-core machine wall time is at most the CPU time")
-    print(f"peak traced memory during the call: {peak / 2**20:.0f} MiB; process peak RSS: {rss:.0f} MiB")
-    print(f"output: {ds.sizes['time']} frames, {ds.sizes['segment']} speech segments, "
-          f"{np.isfinite(ds.voice_emotion.values).all(axis=1).mean():.0%} of frames with an emotion estimate")
+    print(f"process peak RSS: {rss:.0f} MiB")
     if args.clips and RAVDESS.is_dir():
         files = sorted(RAVDESS.glob("*.flac"))[: args.clips]
-        t = time.perf_counter()
-        eb.predict_voice_clips([str(f) for f in files], progress=False)
-        w = time.perf_counter() - t
-        print(f"predict_voice_clips: {len(files)} clips in {w:.2f} s ({len(files) / w:.1f} clips/s)")
+        for m in args.models:
+            t = time.process_time()
+            eb.predict_voice_clips([str(f) for f in files], model=m, vad=vad, progress=False)
+            w = time.process_time() - t
+            print(f"predict_voice_clips ({m}): {len(files)} clips in {w:.2f} s CPU ({len(files) / w:.1f} clips/s)")
+    return rows
 
 
 if __name__ == "__main__":

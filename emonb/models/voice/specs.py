@@ -24,6 +24,13 @@ SILERO_VAD = ModelSpec(
     input_rate=16000.0,
 )
 
+_RAVDESS_CITATION = ("Livingstone SR, Russo FA (2018). The Ryerson Audio-Visual Database of Emotional Speech "
+                     "and Song (RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North "
+                     "American English. PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391")
+_RAVDESS_LICENSE = "CC BY-NC-SA 4.0 (trained on RAVDESS; non-commercial use only)"
+_LABEL_MAP = {"calm": "neutral", "happy": "happiness", "sad": "sadness", "angry": "anger",
+              "fearful": "fear", "surprised": "surprise"}
+
 VOICE_EMOTION = ModelSpec(
     name="voice-emotion-ravdess",
     modality="voice",
@@ -34,23 +41,48 @@ VOICE_EMOTION = ModelSpec(
     version="1",
     weights="voice_emotion_ravdess.npz",
     sha256="9efe07266aa8e73d5c6ff5f0bb8841982eb5a07ec7b5334920c6f09d5ed82aa1",
-    license="CC BY-NC-SA 4.0 (trained on RAVDESS; non-commercial use only)",
-    citation="Livingstone SR, Russo FA (2018). The Ryerson Audio-Visual Database of Emotional Speech "
-             "and Song (RAVDESS): A dynamic, multimodal set of facial and vocal expressions in North "
-             "American English. PLoS ONE 13(5): e0196391. https://doi.org/10.1371/journal.pone.0196391",
-    training_data="RAVDESS speech, actors 1-16 (960 clips, 8 acted emotions, 2 sentences); "
-                  "RAVDESS 'calm' is folded into 'neutral'.",
+    license=_RAVDESS_LICENSE,
+    citation=_RAVDESS_CITATION,
+    training_data="RAVDESS speech, actors 1-16 (960 clips, 8 acted emotions, 2 sentences), each with 2 "
+                  "perturbed copies (speed/pitch, reverberation, noise, telephone band); RAVDESS 'calm' is "
+                  "folded into 'neutral'. Card: voice_emotion_ravdess_v2.json.",
     limitations="Acted, read North-American English sentences by 16 actors in a quiet studio; "
-                "speaker-independent accuracy is modest (see PROVENANCE.md) and it does not transfer "
-                "reliably to spontaneous speech, other languages, children, or noisy/telephone audio. "
-                "Outputs are probabilities of an expressed (acted) category, not felt emotion.",
-    description="eGeMAPS-like utterance functionals (pitch, loudness, voice quality, spectral shape, "
-                "MFCCs) over speech frames, standardised, into a small multilayer perceptron "
-                "(numpy at run time).",
+                "speaker-independent accuracy ACC_V2 over 7 classes (4 actor folds; card and PROVENANCE.md); "
+                "not validated on spontaneous speech, other languages, children, or real telephone/noisy "
+                "recordings (the 8 kHz and noise figures are synthetic perturbations). Outputs are "
+                "probabilities of an expressed (acted) category, not felt emotion.",
+    description="Ensemble: eGeMAPS-like utterance functionals into a logistic regression, and the 40-band "
+                "log-mel spectrum into a small CNN (8-16-32-32, mean+std pooling over speech frames); "
+                "log-probabilities averaged, temperature-calibrated; optional per-session speaker "
+                "normalisation (session_calibration=True). numpy at run time.",
     input_rate=16000.0,
-    label_map={"calm": "neutral", "happy": "happiness", "sad": "sadness", "angry": "anger",
-               "fearful": "fear", "surprised": "surprise"},
+    label_map=_LABEL_MAP,
     params={},
 )
 
-SPECS = [SILERO_VAD, VOICE_EMOTION]
+VOICE_EMOTION_V1 = ModelSpec(
+    name="voice-emotion-ravdess-v1",
+    modality="voice",
+    task="speech_emotion",
+    runtime="python",
+    factory="emonb.models.voice.emotion:build_emotion_model",
+    outputs=("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"),
+    version="1",
+    weights="voice_emotion_ravdess.npz",
+    sha256="9efe07266aa8e73d5c6ff5f0bb8841982eb5a07ec7b5334920c6f09d5ed82aa1",
+    license=_RAVDESS_LICENSE,
+    citation=_RAVDESS_CITATION,
+    training_data="RAVDESS speech, actors 1-16 (960 clips, 8 acted emotions, 2 sentences); "
+                  "RAVDESS 'calm' is folded into 'neutral'.",
+    limitations="The first emonb speech model (uncalibrated): 0.557 across speakers (4 actor folds), sadness "
+                "recall 0.32; loses most of its accuracy on telephone-band or noisy audio. Acted, read "
+                "North-American English by 16 actors. Outputs are probabilities of an expressed (acted) "
+                "category, not felt emotion.",
+    description="eGeMAPS-like utterance functionals (pitch, loudness, voice quality, spectral shape, "
+                "MFCCs) over speech frames, standardised, into a logistic regression (numpy at run time).",
+    input_rate=16000.0,
+    label_map=_LABEL_MAP,
+    params={},
+)
+
+SPECS = [SILERO_VAD, VOICE_EMOTION, VOICE_EMOTION_V1]

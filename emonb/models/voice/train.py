@@ -5,10 +5,12 @@
 >>> model.accuracy, model.recall          # speaker-independent (grouped cross-validation)  # doctest: +SKIP
 >>> eb.analyze_voice("talk.wav", model=model.spec)                                       # doctest: +SKIP
 
-The classifier is a class-balanced, L2-regularised multinomial logistic regression on
-standardised utterance functionals (:data:`~emonb.models.voice.features.FUNCTIONAL_NAMES`).
-Validation folds split by speaker (``groups``), never by clip. Training is deterministic: the
-folds are fixed by ``seed`` and the solver (L-BFGS) has no randomness.
+The recipe (:mod:`emonb.models.voice.recipe`) is the shipped model's: a class-balanced,
+L2-regularised multinomial logistic regression on standardised utterance functionals
+(:data:`~emonb.models.voice.features.FUNCTIONAL_NAMES`), a speaker-normalised head for per-session
+calibration, optionally a small log-mel CNN (torch, one thread) averaged with it, perturbed copies
+of the clips, and temperature scaling on out-of-fold logits. Validation folds split by speaker
+(``groups``), never by clip. Training is deterministic for a given ``seed``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ import numpy as np
 from ..._checks import check_positive
 from ...errors import EmonbValueError
 
-__all__ = ["train_emotion_model", "evaluate_emotion_model", "TrainedVoiceModel", "extract_functionals"]
+__all__ = ["train_emotion_model", "evaluate_emotion_model", "TrainedVoiceModel", "extract_functionals",
+           "extract_inputs", "ARCHITECTURES"]
 
 _AUDIO_EXT = {".wav", ".flac", ".mp3", ".ogg", ".m4a", ".aac", ".opus", ".mp4", ".mov", ".mkv", ".webm"}
 
@@ -239,12 +242,56 @@ def evaluate_emotion_model(X, y, groups, *, C: float = 0.01, n_splits: int = 4, 
 _ORDER = ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral", "contempt"]
 
 
+def extract_inputs(clips, *, sampling_rate: float | None = None, augment: int = 0, seed: int = 0,
+                   progress: bool = True):
+    """Model inputs of each clip, plus ``augment`` perturbed copies (:func:`augment.random_chain`).
+
+    Returns
+    -------
+    list of list of ClipInputs
+        ``versions[0]`` the clips as recorded, ``versions[k]`` the k-th perturbed copy.
+    """
+    from tqdm.auto import tqdm
+
+    from ._audio import read_voice_input
+    from .augment import random_chain
+    from .corpus import clip_inputs
+
+    versions = [[] for _ in range(1 + augment)]
+    for i, c in enumerate(tqdm(clips, desc="voice features", disable=not progress)):
+        audio = read_voice_input(c, sampling_rate=sampling_rate)
+        versions[0].append(clip_inputs(audio.y, sampling_rate=16000))
+        for k in range(augment):
+            y2, rate, _ = random_chain(audio.y, np.random.default_rng([seed, k, i, 104729]))
+            versions[k + 1].append(clip_inputs(y2, sampling_rate=rate))
+    return versions
+
+
+def _versions_from_functionals(X):
+    """Versions without frames (training from precomputed functionals: no log-mel network)."""
+    from .corpus import ClipInputs
+    from .features import N_MELS
+
+    return [[ClipInputs(np.asarray(x, np.float32), np.zeros((0, N_MELS), np.float16), np.zeros(0, bool), 0.0)
+             for x in X]]
+
+
+ARCHITECTURES = ("functionals", "functionals+cnn")
+
+
 def train_emotion_model(data, *, labels="emotion", groups="speaker", root=None, output=None,
-                        name: str = "voice-emotion-custom", C: float = 0.01, n_splits: int = 4,
-                        seed: int = 0, sampling_rate: float | None = None, register: bool = False,
-                        license: str = "user-supplied", citation: str = "", training_data: str = "",
-                        progress: bool = True, _features=None) -> TrainedVoiceModel:
+                        name: str = "voice-emotion-custom", architecture: str = "functionals+cnn",
+                        augment: int = 2, C: float = 0.01, cnn_params: dict | None = None,
+                        n_splits: int = 4, seed: int = 0, sampling_rate: float | None = None,
+                        register: bool = False, license: str = "user-supplied", citation: str = "",
+                        training_data: str = "", progress: bool = True, _features=None) -> TrainedVoiceModel:
     """Train a speech-emotion model on labelled clips and validate it across speakers.
+
+    The recipe of the shipped model (:mod:`emonb.models.voice.recipe`): a logistic regression on
+    utterance functionals, a speaker-normalised head for per-session calibration, and (with
+    ``architecture="functionals+cnn"``) a small log-mel CNN whose log-probabilities are averaged
+    with the functionals head; the probabilities are calibrated by a temperature fitted on the
+    speaker-grouped out-of-fold logits.
 
     Parameters
     ----------
@@ -258,80 +305,133 @@ def train_emotion_model(data, *, labels="emotion", groups="speaker", root=None, 
         :data:`emonb.schema.EMOTIONS` (``calm`` -> ``neutral``); others are kept as given.
     groups : str or sequence, optional
         Speaker column (``"speaker"`` also finds ``actor``/``subject``) or one id per clip.
-        Validation folds never split a speaker. ``None`` skips validation.
+        Validation folds never split a speaker. ``None`` skips validation (and calibration).
     output : str or Path, optional
         Where to write the ``.npz`` weights (default: a new temporary folder).
+    architecture : {"functionals+cnn", "functionals"}
+        With or without the log-mel network (``"functionals"`` trains in seconds).
+    augment : int
+        Perturbed copies of each training clip (speed/pitch, noise, reverberation, telephone band).
     C : float
-        Inverse L2 regularisation strength of the logistic regression.
+        Inverse L2 regularisation strength of the functionals logistic regression.
+    cnn_params : dict, optional
+        Overrides of :data:`~emonb.models.voice.train_cnn.CNN_PARAMS` (``epochs``...).
     n_splits : int
         Number of speaker-grouped folds.
     seed : int
-        Fixes the assignment of speakers to folds (the fit itself is deterministic).
+        Fixes the folds, the perturbations and the network's initialisation and batches.
     register : bool
         Also register the spec under ``name`` (then ``model=name`` works everywhere).
 
     Returns
     -------
     TrainedVoiceModel
-        With ``spec``, ``accuracy`` (speaker-independent), ``recall`` and ``confusion``.
+        With ``spec``, ``accuracy`` (speaker-independent), ``recall``, ``confusion`` and, in
+        ``meta``, the ECE before and after calibration and the temperatures.
     """
+    import time
+
+    import pandas as pd
+
+    from ..._checks import check_option
     from ..spec import ModelSpec, sha256_file
+    from . import recipe as R
+    from .calibration import ece, log_softmax
     from .emotion import save_emotion_weights
     from .features import FUNCTIONAL_NAMES
 
+    t0 = time.time()
     check_positive("C", C)
+    check_option("architecture", architecture, ARCHITECTURES)
     clips, raw_labels, gvals = _resolve_table(data, labels, groups, root)
     if len(clips) < 2:
         raise EmonbValueError("training needs at least two labelled clips")
     y = np.asarray(_canonical_labels(raw_labels), dtype=object)
     if len(set(y)) < 2:
         raise EmonbValueError(f"training needs at least two classes; got only {sorted(set(y))}")
-    if _features is not None:
-        X, S = _features
+    use_cnn = architecture == "functionals+cnn"
+    if _features is not None:  # precomputed functionals (no frames): functionals heads only
+        versions = _versions_from_functionals(_features[0])
+        use_cnn = False
     else:
-        X, S = extract_functionals(clips, sampling_rate=sampling_rate, progress=progress)
+        versions = extract_inputs(clips, sampling_rate=sampling_rate, augment=int(augment), seed=seed,
+                                  progress=progress)
+    X = np.stack([it.functionals for it in versions[0]])
     ok = ~np.all(np.isnan(X), axis=1)
     if ok.sum() < 2:
         raise EmonbValueError("no clip had usable speech; nothing to train on")
-    Xo, yo = X[ok], y[ok]
-    go = np.asarray(gvals, dtype=object)[ok] if gvals is not None else np.zeros(int(ok.sum()), dtype=object)
-    ev = evaluate_emotion_model(Xo, yo, go, C=C, n_splits=n_splits, seed=seed)
-    mean, scale, clf = _fit(Xo, yo, C=C, seed=seed)
-    classes = [str(c) for c in clf.classes_]
-    order = sorted(range(len(classes)), key=lambda i: (classes[i] not in _ORDER,
-                                                       _ORDER.index(classes[i]) if classes[i] in _ORDER else 0, classes[i]))
-    out_labels = [classes[i] for i in order]
-    coef = clf.coef_ if len(classes) > 2 else np.vstack([-clf.coef_[0] / 2, clf.coef_[0] / 2])
-    inter = clf.intercept_ if len(classes) > 2 else np.array([-clf.intercept_[0] / 2, clf.intercept_[0] / 2])
-    W = coef[order].T
-    b = inter[order]
+    idx = np.flatnonzero(ok)
+    vo = [[ver[i] for i in idx] for ver in versions]
+    yo = y[ok]
+    go = np.asarray(gvals, dtype=object)[ok] if gvals is not None else np.zeros(len(idx), dtype=object)
+    classes = sorted(set(yo), key=lambda c: (c not in _ORDER, _ORDER.index(c) if c in _ORDER else 0, c))
+    if len(set(yo)) < 2:
+        raise EmonbValueError(f"training needs at least two classes with speech; got only {classes}")
+    yi = np.array([classes.index(c) for c in yo])
+    params = {"lr_C": C}
+    n_groups = int(len(np.unique(go)))
+    key = "ensemble" if use_cnn else "functionals"
+    temps, folds = {}, []
+    nan = float("nan")
+    acc = bal = ece_raw = ece_cal = nan
+    recall = {c: nan for c in classes}
+    conf = pd.DataFrame(0, index=pd.Index(classes, name="true"), columns=pd.Index(classes, name="predicted"))
+    if gvals is not None and n_groups >= 2:
+        oof, fold = R.cross_validate(vo, yo, go, classes=classes, n_splits=n_splits, seed=seed, params=params,
+                                     cnn=use_cnn, cnn_params=cnn_params, progress=False)
+        folds = [sorted(str(g) for g in np.unique(go[fold == f])) for f in np.unique(fold)]
+        temps = R.fit_temperatures(oof, yi)
+        L = np.nan_to_num(oof[key], nan=0.0)
+        pred = L.argmax(axis=1)
+        for t, p in zip(yi, pred):
+            conf.iloc[t, p] += 1
+        recall = {c: float(conf.iloc[k, k] / conf.iloc[k].sum()) if conf.iloc[k].sum() else nan
+                  for k, c in enumerate(classes)}
+        acc = float(np.mean(pred == yi))
+        bal = float(np.nanmean(list(recall.values())))
+        # calibration judged on each fold with a temperature fitted on the other folds
+        from .calibration import fit_temperature
+
+        Tf = np.ones(len(yi))
+        for f in np.unique(fold):
+            Tf[fold == f] = fit_temperature(L[fold != f], yi[fold != f])
+        ece_raw = ece(np.exp(log_softmax(L)), yi)
+        ece_cal = ece(np.exp(log_softmax(L / Tf[:, None])), yi)
+    heads = R.fit_heads(vo, yo, go, classes=classes, params=params, cnn=use_cnn, cnn_params=cnn_params,
+                        seed=seed, progress=progress)
+    f_head = heads["functionals"]
     meta = {
-        "classifier": "multinomial logistic regression (L2, class-balanced, lbfgs)", "C": C, "seed": seed,
-        "n_clips": int(ok.sum()), "n_skipped": int((~ok).sum()), "n_groups": int(len(np.unique(go))),
-        "n_splits": n_splits, "folds": ev["folds"],
-        "cv_accuracy": ev["accuracy"], "cv_balanced_accuracy": ev["balanced_accuracy"],
-        "cv_recall": ev["recall"], "confusion": ev["confusion"].values.tolist(),
-        "confusion_labels": list(ev["confusion"].index),
+        "architecture": architecture if use_cnn else "functionals",
+        "classifier": "multinomial logistic regression (L2, class-balanced, lbfgs) on functionals"
+                      + (" + log-mel CNN (log-probabilities averaged)" if use_cnn else ""),
+        "C": C, "seed": seed, "augment": int(augment) if _features is None else 0,
+        "recipe": heads["params"], "cnn_params": heads.get("cnn_info", {}).get("params"),
+        "n_clips": int(ok.sum()), "n_skipped": int((~ok).sum()), "n_groups": n_groups,
+        "n_splits": n_splits, "folds": folds,
+        "cv_accuracy": acc, "cv_balanced_accuracy": bal, "cv_recall": recall,
+        "cv_ece": ece_raw, "cv_ece_calibrated": ece_cal, "temperatures": temps,
+        "confusion": conf.values.tolist(), "confusion_labels": list(conf.index),
     }
     if output is None:
         output = Path(tempfile.mkdtemp(prefix="emonb-voice-")) / f"{name}.npz"
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    save_emotion_weights(output, labels=out_labels, feature_names=FUNCTIONAL_NAMES, mean=mean, scale=scale,
-                         weights=[W], biases=[b], meta=meta)
+    save_emotion_weights(output, labels=classes, feature_names=FUNCTIONAL_NAMES, mean=f_head["mean"],
+                         scale=f_head["scale"], weights=[f_head["W"]], biases=[f_head["b"]], meta=meta,
+                         extra=R.heads_arrays(heads, temps))
+    meta["train_seconds"] = time.time() - t0  # not in the weights file, which stays byte-identical per seed
     spec = ModelSpec(
         name=name, modality="voice", task="speech_emotion", runtime="python",
-        factory="emonb.models.voice.emotion:build_emotion_model", outputs=tuple(out_labels),
+        factory="emonb.models.voice.emotion:build_emotion_model", outputs=tuple(classes),
         weights=str(output.resolve()), sha256=sha256_file(output), license=license, citation=citation,
-        training_data=training_data or f"{int(ok.sum())} clips, {meta['n_groups']} speakers",
-        description="utterance functionals + logistic regression (emonb.voice.train_emotion_model)",
+        training_data=training_data or f"{int(ok.sum())} clips, {n_groups} speakers",
+        description=("utterance functionals + logistic regression" + (" + log-mel CNN" if use_cnn else "")
+                     + ", temperature-calibrated (emonb.voice.train_emotion_model)"),
         input_rate=16000.0,
     )
     if register:
         from .. import register_model
 
         register_model(spec, overwrite=True)
-    return TrainedVoiceModel(spec=spec, path=output, labels=out_labels, accuracy=ev["accuracy"],
-                             balanced_accuracy=ev["balanced_accuracy"], recall=ev["recall"],
-                             confusion=ev["confusion"], n_clips=int(ok.sum()), n_groups=meta["n_groups"],
-                             meta=meta)
+    return TrainedVoiceModel(spec=spec, path=output, labels=classes, accuracy=acc, balanced_accuracy=bal,
+                             recall=recall, confusion=conf, n_clips=int(ok.sum()), n_groups=n_groups, meta=meta)
