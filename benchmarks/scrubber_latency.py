@@ -6,7 +6,9 @@ way a reviewer does, waiting for each frame to be drawn before the next move:
 
 - ``frame steps``: one frame forward at a time (dragging slowly, stepping through an expression);
 - ``0.7 s moves``: 25 moves of about 0.7 s forward (the browser test's pattern; dragging quickly);
-- ``jumps``: random positions anywhere in the clip (clicking on the slider or a timeline);
+- ``jumps``: random positions anywhere in the clip (clicking on the slider or a timeline): the
+  first picture drawn (the all-intra proxy frame, :mod:`emonb.widgets.proxy`, when it is built)
+  and, as ``jumps, full frame``, the full-resolution frame that follows it;
 - ``ping``: a message to the kernel and back, without a frame (the transport alone);
 - ``drag``: slider input events every 1/60 s at 1x and 4x real time, not waiting for frames (a
   mouse drag): for each input event needing a new frame, the time until the picture catches up
@@ -58,7 +60,7 @@ def _source(alone: bool, options: dict, store: Path) -> str:
 MOVES = """async ([times, pause]) => {
     const root = document.querySelector('.emonb-scrubber');
     const slider = root.querySelector('.emonb-slider');
-    window.__emonbLatencies = []; window.__emonbTimings = [];
+    window.__emonbLatencies = []; window.__emonbTimings = []; window.__emonbFullLatencies = [];
     for (const t of times) {
         const drawn = new Promise((resolve, reject) => {
             const timer = setTimeout(() => reject(new Error(`no frame drawn for t=${t}`)), 20000);
@@ -69,12 +71,14 @@ MOVES = """async ([times, pause]) => {
         await drawn;
         await new Promise((r) => setTimeout(r, pause));
     }
-    return [window.__emonbLatencies, window.__emonbTimings];
+    await new Promise((r) => setTimeout(r, 300));
+    return [window.__emonbLatencies, window.__emonbTimings, window.__emonbFullLatencies];
 }"""
 
 
 def _moves(page, times, pause_ms: float = 40.0) -> tuple[np.ndarray, list[dict]]:
-    lat, parts = page.evaluate(MOVES, [[float(t) for t in times], pause_ms])
+    lat, parts, full = page.evaluate(MOVES, [[float(t) for t in times], pause_ms])
+    _moves.full = np.array(full)
     return np.array(lat), parts
 
 
@@ -134,6 +138,9 @@ def _line(name: str, lat: np.ndarray, parts: list[dict]) -> str:
         text += f"   next paint {np.median(painted):.1f}"
     hits = [d for d in parts if d.get("cached")]
     text += f"   from browser cache {len(hits)}/{len(parts)}"
+    proxies = [d for d in parts if d.get("proxy")]
+    if proxies:
+        text += f", proxy frames {len(proxies)}"
     misses = [d for d in parts if not d.get("cached")]
     if misses:
         text += "; misses: " + ", ".join(f"{k} {np.median([d[k] for d in misses]):.1f}"
@@ -160,7 +167,8 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        lab_browser.write_notebook(root, "bench.ipynb", _source(args.alone, options, root / "reviews.sqlite"))
+        lab_browser.write_notebook(root, "bench.ipynb", f"import os; os.environ['EMONB_CACHE_DIR'] = {str(root / 'cache')!r}\n"
+                                   + _source(args.alone, options, root / "reviews.sqlite"))
         with lab_browser.jupyterlab(root, "bench.ipynb") as lab, sync_playwright() as p:
             browser = lab_browser.launch(p)
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
@@ -168,6 +176,7 @@ def main(argv=None) -> int:
             lab_browser.run_first_cell(page)
             page.wait_for_selector(".emonb-scrubber[data-frames-drawn]", timeout=90_000)
             page.wait_for_timeout(1500)  # let the page settle (timelines drawn)
+            page.wait_for_selector(".emonb-scrubber[data-proxy-ready='1']", timeout=120_000)  # the proxy is built
             fps = float(page.evaluate("() => 1 / +document.querySelector('.emonb-slider').step"))
             print(f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; "
                   f"{'Scrubber alone' if args.alone else 'explore()'}; options {options or 'default'}")
@@ -179,6 +188,8 @@ def main(argv=None) -> int:
             print(_line("frame steps", *_moves(page, steps)))
             print(_line("0.7 s moves", *_moves(page, np.linspace(1.0, 18.0, 25))))
             print(_line("jumps", *_moves(page, rng.uniform(0.0, 19.0, 30))))
+            if _moves.full.size:
+                print(_line("jumps, full frame", _moves.full, []))
             import emonb as eb
 
             frame_times = eb.sample_session()["video"]["time"].to_numpy().astype(float)

@@ -708,9 +708,21 @@ def test_scrubber_sends_the_sound_and_proxy_frames_first(session, tmp_path, monk
     assert s._proxy.ready and s._proxy.size == (64, 48)  # 256 px wide at most, never larger than the video
     assert s._proxy.save() == s._proxy.cache_path() and str(tmp_path / "cache") in str(s._proxy.cache_path())
     sent.clear()
+    s._reader._cache.clear()  # frame 5 must be decoded from its keyframe: a jump worth a proxy
+    s._reader._next_index = None
     s._on_msg(s, {"type": "frame", "t": 0.65, "id": 7, "proxy": True}, [])
-    kinds = [m["type"] for m, _ in sent]
+    assert [m["type"] for m, _ in sent] == ["proxy"]  # at once; the full frame from the background thread
+    import time
+
+    deadline = time.time() + 10
+    while len(sent) < 2 and time.time() < deadline:
+        time.sleep(0.01)
+    kinds = [m["type"] for m, _ in sent][:2]
     assert kinds == ["proxy", "frame"] and sent[0][0]["position"] == sent[1][0]["position"] == 5
+    # a frame that is cheap (decoded already) comes at once, without a proxy
+    sent.clear()
+    s._on_msg(s, {"type": "frame", "t": 0.65, "id": 8, "proxy": True}, [])
+    assert [m["type"] for m, _ in sent] == ["frame"]
     from PIL import Image
 
     small = Image.open(io.BytesIO(sent[0][1][0]))

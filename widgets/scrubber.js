@@ -645,6 +645,7 @@ var scrubber_default = {
     let shownPos = -1;
     let shownProxy = false;
     let shownOverlay = null;
+    let fullWanted = null;
     let playRoundtrip = 0.05;
     let lastDelta = 0;
     let prevDelta = 0;
@@ -807,7 +808,7 @@ var scrubber_default = {
             }
             return;
           }
-          const late = now >= 0 && now !== content.position || content.position === shownPos;
+          const late = now >= 0 && now !== content.position || content.position === shownPos && !shownProxy;
           if (content.id === pending && !late) {
             show(
               { bmp, overlay: content.overlay, frameTime: content.frame_time },
@@ -823,6 +824,15 @@ var scrubber_default = {
             );
           }
           if (bmp.close) bmp.close();
+          if (!content.final && content.id === pending) {
+            fullWanted = pending;
+            pending = null;
+            if (wanted !== null) {
+              const t = wanted;
+              wanted = null;
+              request(t);
+            }
+          }
         } finally {
           if (content.final && content.id === pending) {
             pending = null;
@@ -836,7 +846,9 @@ var scrubber_default = {
         return;
       }
       if (content.type !== "frame") return;
-      if (content.id !== pending) return;
+      const followsProxy = content.id === fullWanted && content.id !== pending;
+      if (content.id !== pending && !followsProxy) return;
+      if (followsProxy) fullWanted = null;
       const repliedAt = performance.now();
       try {
         if (content.error) {
@@ -863,12 +875,16 @@ var scrubber_default = {
           else if (entry.bmp && entry.bmp.close) entry.bmp.close();
         }
       } finally {
-        pending = null;
-        if (wanted !== null) {
-          const t = wanted;
-          wanted = null;
-          request(t);
-        } else {
+        if (!followsProxy) {
+          pending = null;
+          if (wanted !== null) {
+            const t = wanted;
+            wanted = null;
+            request(t);
+          } else {
+            askAhead(currentPos());
+          }
+        } else if (pending === null && wanted === null) {
           askAhead(currentPos());
         }
       }
@@ -1058,12 +1074,16 @@ var scrubber_default = {
     const onRange = () => chart.push();
     const onTiers = () => chart.updateTiers();
     const onFaces = () => setupFaces();
+    const onProxy = () => {
+      root.dataset.proxyReady = model.get("proxy_ready") ? "1" : "0";
+    };
     const onSetup = () => setup();
     const handlers = [
       ["change:timeline_spec", onTracks],
       ["change:range_start", onRange],
       ["change:range_end", onRange],
       ["change:tiers", onTiers],
+      ["change:proxy_ready", onProxy],
       ["change:face_options", onFaces],
       ["change:face", onFaces],
       ["change:speed", onSound],
@@ -1076,6 +1096,7 @@ var scrubber_default = {
     for (const [ev, fn] of handlers) model.on(ev, fn);
     setup();
     setupFaces();
+    onProxy();
     onSound();
     onTracks();
     onTime();

@@ -467,7 +467,7 @@ class Scrubber(anywidget.AnyWidget):
             self.send(msg)
             return msg
         pos = self.frame_position(t)
-        if (proxy or proxy_only) and self._proxy is not None:
+        if (proxy_only or (proxy and not self._cheap(pos, raw))) and self._proxy is not None:
             small = self._proxy.jpeg(int(self._index[pos]))
             if small is not None:
                 ft = float(self._times[pos])
@@ -479,6 +479,25 @@ class Scrubber(anywidget.AnyWidget):
                 if proxy_only:
                     self._start_job([])  # nothing sent ahead unasked: the page asks for what it needs
                     return msg
+                # the full frame from the background thread: this handler returns at once, so the
+                # kernel's I/O thread sends the proxy frame now, not after the decoding
+                self._start_job([("full", (pos, raw, request_id, t))])
+                return msg
+        return self._full_frame(pos, t, raw=raw, request_id=request_id, t0=t0)
+
+    def _cheap(self, pos: int, raw: bool) -> bool:
+        """Whether the full frame at ``pos`` costs little: encoded already, decoded already, or a few
+        frames on from the last one decoded (no decoding from a keyframe); then no proxy is sent."""
+        if not raw and pos in self._cache:
+            return True
+        reader, index = self._reader, int(self._index[pos])
+        if index in getattr(reader, "_cache", {}):
+            return True
+        nxt = getattr(reader, "_next_index", None)
+        return nxt is not None and 0 <= index - nxt < 4
+
+    def _full_frame(self, pos: int, t: float, *, raw: bool, request_id, t0: float) -> dict:
+        """Send the frame at ``pos`` (JPEG or raw RGB) with its overlay, and start the read-ahead."""
         try:
             data = np.ascontiguousarray(self._rgb_at(pos)).tobytes() if raw else self._jpeg_at(pos)
         except EmonbError as e:
@@ -587,6 +606,10 @@ class Scrubber(anywidget.AnyWidget):
                 if gen != self._prefetch_gen:
                     break  # a newer request: start again from there
                 try:
+                    if kind == "full":  # the full frame after a proxy frame (then its read-ahead job)
+                        pos, raw, rid, t = p
+                        self._full_frame(pos, t, raw=raw, request_id=rid, t0=time.perf_counter())
+                        continue
                     if kind == "decode":
                         reader.frame(int(self._index[p]))
                         continue

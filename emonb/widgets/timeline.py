@@ -382,7 +382,7 @@ def _build(tracks, *, start, end, width, height):
                 lo, hi = tr["range"]
                 ydom = [lo, hi]
                 y = alt.Y("value:Q", scale=alt.Scale(domain=ydom, nice=False),
-                          axis=alt.Axis(tickCount=3, **y_axis))
+                          axis=alt.Axis(tickCount=2, **y_axis))
             else:  # different units: each series scaled to its own range
                 base = (base.transform_joinaggregate(lo="min(value)", hi="max(value)", groupby=["key"])
                         .transform_calculate(y="!isValid(datum.value) ? null : datum.hi > datum.lo ? "
@@ -420,7 +420,7 @@ def _build(tracks, *, start, end, width, height):
     # a pointer to a time with one offset and width
     values = (float(start), None, None, float(start), float(end))
     return alt.VConcatChart(
-        vconcat=rows, spacing=10, bounds="flush", resolve=independent,
+        vconcat=rows, spacing=18, bounds="flush", resolve=independent,
         params=[alt.VariableParameter(name=n, value=v) for n, v in zip(PARAMS, values)],
         config=alt.Config(view=alt.ViewConfig(fill="#f8fafc", stroke="#e2e8f0"),
                           axis=alt.AxisConfig(grid=False), legend=alt.LegendConfig(labelColor="#1e293b")),

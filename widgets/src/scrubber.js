@@ -89,6 +89,7 @@ export default {
     let shownPos = -1;
     let shownProxy = false; // the picture on screen is the proxy frame (the full one is coming)
     let shownOverlay = null;
+    let fullWanted = null; // id of a request whose proxy frame is drawn and whose full frame is coming
     let playRoundtrip = 0.05; // s: recent round trip of a proxy frame during playback (moving average)
     let lastDelta = 0; // frames between the last two frames drawn (the speed of a drag)
     let prevDelta = 0; // and between the two before
@@ -269,13 +270,23 @@ export default {
             if (full || cache.capacity === 0) { if (bmp.close) bmp.close(); }
             return;
           }
-          const late = (now >= 0 && now !== content.position) || content.position === shownPos;
+          const late = (now >= 0 && now !== content.position) || (content.position === shownPos && !shownProxy);
           if (content.id === pending && !late) {
             show({ bmp, overlay: content.overlay, frameTime: content.frame_time }, content.position,
               { roundtrip: repliedAt - sentAt, server: content.server_ms, decode: performance.now() - repliedAt,
                 queued: sentAt - (lastInput ?? sentAt), cached: 0 }, true);
           }
           if (bmp.close) bmp.close();
+          if (!content.final && content.id === pending) {
+            // the full frame follows from the kernel's background thread; the next jump may go now
+            fullWanted = pending;
+            pending = null;
+            if (wanted !== null) {
+              const t = wanted;
+              wanted = null;
+              request(t);
+            }
+          }
         } finally {
           if (content.final && content.id === pending) {
             pending = null; // no full frame follows: the next request may go
@@ -289,7 +300,9 @@ export default {
         return;
       }
       if (content.type !== "frame") return;
-      if (content.id !== pending) return;
+      const followsProxy = content.id === fullWanted && content.id !== pending;
+      if (content.id !== pending && !followsProxy) return;
+      if (followsProxy) fullWanted = null;
       const repliedAt = performance.now();
       try {
         if (content.error) {
@@ -314,12 +327,16 @@ export default {
           else if (entry.bmp && entry.bmp.close) entry.bmp.close();
         }
       } finally {
-        pending = null;
-        if (wanted !== null) {
-          const t = wanted;
-          wanted = null;
-          request(t);
-        } else {
+        if (!followsProxy) {
+          pending = null;
+          if (wanted !== null) {
+            const t = wanted;
+            wanted = null;
+            request(t);
+          } else {
+            askAhead(currentPos());
+          }
+        } else if (pending === null && wanted === null) {
           askAhead(currentPos());
         }
       }
@@ -519,16 +536,18 @@ export default {
     const onRange = () => chart.push();
     const onTiers = () => chart.updateTiers();
     const onFaces = () => setupFaces();
+    const onProxy = () => { root.dataset.proxyReady = model.get("proxy_ready") ? "1" : "0"; };
     const onSetup = () => setup();
     const handlers = [
       ["change:timeline_spec", onTracks], ["change:range_start", onRange], ["change:range_end", onRange],
-      ["change:tiers", onTiers], ["change:face_options", onFaces], ["change:face", onFaces],
+      ["change:tiers", onTiers], ["change:proxy_ready", onProxy], ["change:face_options", onFaces], ["change:face", onFaces],
       ["change:speed", onSound], ["change:muted", onSound], ["change:has_audio", onSound],
       ["change:message", onSetup], ["change:width", onSetup], ["change:duration", onSetup],
     ];
     for (const [ev, fn] of handlers) model.on(ev, fn);
     setup();
     setupFaces();
+    onProxy();
     onSound();
     onTracks();
     onTime();
