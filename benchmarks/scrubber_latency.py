@@ -25,6 +25,7 @@ Usage::
     python benchmarks/scrubber_latency.py
     python benchmarks/scrubber_latency.py --alone        # the Scrubber without linked widgets
     python benchmarks/scrubber_latency.py --option prefetch=0 --option browser_cache=0
+    python benchmarks/scrubber_latency.py --option proxy=False   # jumps without the video proxy
     # without emonb's Jupyter server extension (Nagle's delay back on the kernel websocket):
     EMONB_LAB_ARGS="--ServerApp.jpserver_extensions={'emonb.jupyter_server_extension':False}" \
         python benchmarks/scrubber_latency.py
@@ -176,7 +177,8 @@ def main(argv=None) -> int:
             lab_browser.run_first_cell(page)
             page.wait_for_selector(".emonb-scrubber[data-frames-drawn]", timeout=90_000)
             page.wait_for_timeout(1500)  # let the page settle (timelines drawn)
-            page.wait_for_selector(".emonb-scrubber[data-proxy-ready='1']", timeout=120_000)  # the proxy is built
+            if options.get("proxy", True):  # the proxy is built (--option proxy=False: jumps without it)
+                page.wait_for_selector(".emonb-scrubber[data-proxy-ready='1']", timeout=120_000)
             fps = float(page.evaluate("() => 1 / +document.querySelector('.emonb-slider').step"))
             print(f"{os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; "
                   f"{'Scrubber alone' if args.alone else 'explore()'}; options {options or 'default'}")
