@@ -102,11 +102,39 @@ def time_emotion_step(y, *, model) -> dict:
     return {"model": model, "emotion_cpu_s": cpu, "emotion_rtf_cpu": len(y) / SR / cpu}
 
 
+def write_card(rows, *, what, pinned, rss):
+    """Put the default model's speed into its card (the JSON beside the weights)."""
+    import json
+    import platform
+
+    import emonb as eb
+    from emonb.models.spec import WEIGHTS_DIR
+
+    spec = eb.models.get_model("voice-emotion-ravdess")
+    card_path = WEIGHTS_DIR / (Path(spec.weights).stem + ".json")
+    card = json.loads(card_path.read_text())
+    r = next(x for x in rows if x["model"] == spec.name)
+    card["speed"] = {
+        "rtf_cpu_one_core": round(r["rtf_cpu"], 1), "rtf_wall": round(r["rtf_wall"], 1),
+        "emotion_step_rtf_cpu": round(r["emotion_rtf_cpu"], 1),
+        "others": {x["model"]: round(x["rtf_cpu"], 1) for x in rows if x["model"] != spec.name},
+        "recording_min": round(r["duration_s"] / 60, 2), "recording": what, "cpu": platform.processor() or platform.machine(),
+        "setup": f"eb.analyze_voice (VAD + features + emotion), {pinned}, one BLAS/onnxruntime thread; "
+                 "real-time factor = audio seconds per CPU second",
+        "peak_traced_mib": round(r["peak_traced_mib"], 1), "peak_rss_mib": round(rss, 1),
+        "measured_by": "python benchmarks/voice_speed.py --write-card",
+    }
+    card_path.write_text(json.dumps(card, indent=1, default=float) + "\n")
+    print(f"speed written to {card_path}")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--clips", type=int, default=8, help="also time predict_voice_clips on this many clips")
     ap.add_argument("--models", nargs="*", default=["voice-emotion-ravdess", "voice-emotion-ravdess-v1"])
+    ap.add_argument("--write-card", action="store_true",
+                    help="store the default model's figures in its card (emonb/models/weights/*.json)")
     args = ap.parse_args(argv)
 
     import emonb as eb
@@ -128,6 +156,8 @@ def main(argv=None):
               f"{r['emotion_frames']:.0%} of frames with an emotion estimate, {r['segments']} segments")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"process peak RSS: {rss:.0f} MiB")
+    if args.write_card:
+        write_card(rows, what=what, pinned=pinned, rss=rss)
     if args.clips and RAVDESS.is_dir():
         files = sorted(RAVDESS.glob("*.flac"))[: args.clips]
         for m in args.models:

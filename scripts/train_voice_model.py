@@ -4,6 +4,7 @@ Usage::
 
     python scripts/train_voice_model.py features   # analyse RAVDESS once per condition -> cache
     python scripts/train_voice_model.py evaluate   # every variant in the same leave-actors-out folds
+    python scripts/train_voice_model.py final      # (optional) the final fit alone, beside the evaluation
     python scripts/train_voice_model.py ship       # train the chosen variant on all 16 actors, write
                                                    # the weights, the card (JSON) and print the SHA-256
     python scripts/train_voice_model.py all        # the three in order
@@ -286,6 +287,38 @@ LIMITS = ("Acted, read speech: 16 professional North-American English actors (8 
           "recorded calls or real rooms. Per-session calibration assumes one speaker per session.")
 
 
+def fit_final(*, cache: Path = CACHE, cnn: bool = True) -> dict:
+    """The heads on all 16 actors; the CNN's weights are kept in the cache (cnn_final.npz) and reused."""
+    from emonb.models.voice import recipe as R
+    from emonb.models.voice.train_cnn import train_melcnn
+
+    hp = HPARAMS
+    rp = {k: hp[k] for k in ("lr_C", "sn_C", "sn_prior", "sn_train_subsets")} | {"cnn_weight": hp["ensemble_cnn_weight"]}
+    lab = labels_table()
+    ylab = lab.label.to_numpy(dtype=object)
+    actors = lab.actor.to_numpy().astype(str).astype(object)
+    vers = ["clean"] + hp["aug_copies"]
+    data = load_cache(vers, cache)
+    t = time.time()
+    heads = R.fit_heads([data[v] for v in vers], ylab, actors, classes=ORDER, params=rp, cnn=False, seed=hp["seed"])
+    heads["fit_seconds"] = time.time() - t
+    if cnn:
+        f = cache / "cnn_final.npz"
+        if f.exists():
+            with np.load(f, allow_pickle=False) as z:
+                heads["cnn"] = {k: z[k] for k in z.files if k != "seconds"}
+                heads["cnn_seconds"] = float(z["seconds"])
+            log(f"final CNN weights from {f} (trained in {heads['cnn_seconds']:.0f} s)")
+        else:
+            heads["cnn"], info = train_melcnn([data[v] for v in vers], ylab, classes=ORDER, params=hp["cnn"],
+                                              seed=hp["seed"], log=log)
+            np.savez(f, seconds=np.asarray(info["seconds"]), **heads["cnn"])
+            heads["cnn_seconds"] = info["seconds"]
+            log(f"final CNN trained in {info['seconds']:.0f} s")
+        heads["fit_seconds"] += heads["cnn_seconds"]
+    return heads
+
+
 def ship(*, cache: Path = CACHE, results: Path, weights_dir: Path = WEIGHTS, variant: str = "ensemble"):
     """Train the shipped model on all 16 actors, write weights + card, print the SHA-256."""
     import torch
@@ -297,20 +330,12 @@ def ship(*, cache: Path = CACHE, results: Path, weights_dir: Path = WEIGHTS, var
     from emonb.models.voice.specs import VOICE_EMOTION
 
     hp = HPARAMS
-    rp = {k: hp[k] for k in ("lr_C", "sn_C", "sn_prior", "sn_train_subsets")} | {"cnn_weight": hp["ensemble_cnn_weight"]}
+    heads = fit_final(cache=cache, cnn=variant.startswith("ensemble"))
+    fit_s = heads["fit_seconds"]
     ev = json.loads(Path(results).read_text())
     with np.load(Path(results).with_suffix(".logits.npz"), allow_pickle=False) as z:
         yi = z["y"]
         oof = {k.split("__", 1)[1]: z[k] for k in z.files if k.startswith("clean__")}
-    lab = labels_table()
-    ylab = lab.label.to_numpy(dtype=object)
-    actors = lab.actor.to_numpy().astype(str).astype(object)
-    vers = ["clean"] + hp["aug_copies"]
-    data = load_cache(vers, cache)
-    t = time.time()
-    heads = R.fit_heads([data[v] for v in vers], ylab, actors, classes=ORDER, params=rp,
-                        cnn=variant.startswith("ensemble"), cnn_params=hp["cnn"], seed=hp["seed"], log=log)
-    fit_s = time.time() - t
     temps = R.fit_temperatures(oof, yi)
     log(f"fitted on all 16 actors in {fit_s:.0f} s; temperatures {temps}")
     out = weights_dir / f"{SHIP_NAME}.npz"
@@ -354,6 +379,21 @@ def ship(*, cache: Path = CACHE, results: Path, weights_dir: Path = WEIGHTS, var
     return out, digest
 
 
+def markdown_table(results: dict, *, rtf: dict | None = None) -> str:
+    """The variant table (markdown) from the evaluation's results."""
+    rtf = rtf or {}
+    head = ("| variant | accuracy | balanced | recall ang/dis/fea/hap/sad/sur/neu | ECE before -> after | "
+            "8 kHz | noise 10 dB | real-time (1 core) |\n|---|---|---|---|---|---|---|---|")
+    rows = [head]
+    for name, r in results.items():
+        c = r["clean"]
+        rec = "/".join(f"{c['recall'][k]:.2f}" for k in ORDER)
+        ece = f"{c['ece']:.3f} -> {c['ece_calibrated']:.3f}" if "ece_calibrated" in c else f"{c['ece']:.3f}"
+        rows.append(f"| {name} | {c['accuracy']:.3f} | {c['balanced_accuracy']:.3f} | {rec} | {ece} | "
+                    f"{r['tel']['accuracy']:.3f} | {r['noise10']['accuracy']:.3f} | {rtf.get(name, '')} |")
+    return "\n".join(rows)
+
+
 def fetch_vad(weights_dir: Path = WEIGHTS, version: str = "6.2.3") -> Path:
     """Copy ``silero_vad/data/silero_vad.onnx`` and the wheel's LICENSE into ``weights_dir``."""
     import subprocess
@@ -379,23 +419,29 @@ def fetch_vad(weights_dir: Path = WEIGHTS, version: str = "6.2.3") -> Path:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("stage", nargs="?", default="all", choices=["features", "evaluate", "ship", "all"])
+    ap.add_argument("stage", nargs="?", default="all", choices=["features", "evaluate", "final", "ship", "all"])
     ap.add_argument("--cache", default=str(CACHE))
     ap.add_argument("--no-cnn", action="store_true", help="evaluate without the CNN variants (fast)")
     ap.add_argument("--results", default=str(ROOT.parent / "voice-cache" / "variants.json"))
     ap.add_argument("--variant", default="ensemble", help="variant to ship")
+    ap.add_argument("--table", action="store_true", help="only print the variant table of --results")
     ap.add_argument("--fetch-vad", action="store_true", help="only re-extract silero_vad.onnx from its wheel")
     args = ap.parse_args(argv)
     if args.fetch_vad:
         fetch_vad()
         return
     cache = Path(args.cache)
+    if args.table:
+        print(markdown_table(json.loads(Path(args.results).read_text())["results"]))
+        return
     if args.stage in ("features", "all"):
         build_features(HPARAMS["conditions"] + HPARAMS["aug_copies"], cache=cache)
     if args.stage in ("evaluate", "all"):
         t = time.time()
         evaluate(cache=cache, out_json=Path(args.results), cnn=not args.no_cnn)
         log(f"evaluation: {time.time() - t:.0f} s")
+    if args.stage == "final":  # the final fit alone (it can run beside the evaluation)
+        fit_final(cache=cache)
     if args.stage in ("ship", "all"):
         ship(cache=cache, results=Path(args.results), variant=args.variant)
 

@@ -96,11 +96,46 @@ def test_training_api_on_a_handful_of_real_clips(ravdess, labels, tmp_path):
                  & (((labels.emotion == "angry") & (labels.intensity == "strong")) | (labels.emotion == "calm"))]
     sub = sub.groupby(["actor", "emotion"]).head(2)
     assert len(sub) == 16
-    model = eb.voice.train_emotion_model(sub, labels="emotion", groups="speaker", root=ravdess,
-                                         output=tmp_path / "tiny.npz", progress=False)
+    model = eb.voice.train_emotion_model(sub, labels="emotion", groups="speaker", root=ravdess, augment=1,
+                                         cnn_params={"epochs": 10}, output=tmp_path / "tiny.npz", progress=False)
+    assert model.meta["architecture"] == "functionals+cnn"
     assert model.labels == ["anger", "neutral"]  # calm is folded into neutral
     assert model.n_groups == 4 and model.n_clips == 16
     assert model.accuracy >= 0.75
     clips = eb.predict_voice_clips([str(ravdess / f) for f in sub.file[:4]], model=model, progress=False)
     assert list(clips.emotion.values) == ["anger", "neutral"]
     assert model.spec.license == "user-supplied"
+
+
+def test_telephone_band_keeps_the_arousal_ordering(ravdess, labels):
+    """Through the 8 kHz path (300-3400 Hz, mu-law), acted anger still sounds more aroused than neutral."""
+    import soundfile as sf
+
+    from emonb.models.voice.augment import telephone
+
+    actors = [2, 5, 11, 14]
+    files = _pick(labels, "angry", "strong", actors) + _pick(labels, "neutral", "normal", actors)
+    y8 = [telephone(sf.read(str(ravdess / f), dtype="float32")[0]) for f in files]
+    ds = eb.predict_voice_clips(y8, sampling_rate=8000, progress=False)
+    assert all("band_limited" in f for f in ds.voice_flags.values)
+    a = ds.voice_arousal.values
+    assert np.isfinite(a).all()
+    assert np.all(a[:4] > a[4:])
+    assert (ds.voice_label.values[:4] == "anger").sum() >= 2
+
+
+def test_session_calibration_on_real_speakers(ravdess, labels):
+    """speakers= normalises over each actor's own clips; arousal ordering holds within each actor."""
+    actors = [3, 6, 9, 12]
+    angry = _pick(labels, "angry", "strong", actors)
+    neutral = _pick(labels, "neutral", "normal", actors)
+    sad = _pick(labels, "sad", "normal", actors)
+    files = angry + neutral + sad
+    spk = [f.split("-")[-1].split(".")[0] for f in files]
+    ds = eb.predict_voice_clips([str(ravdess / f) for f in files], speakers=spk, progress=False)
+    p = ds.voice_emotion.values
+    assert np.isfinite(p).all()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-4)
+    a = ds.voice_arousal.values
+    assert np.all(a[:4] > a[4:8])
+    assert "speakers=" in ds.attrs["session_calibration"]

@@ -150,7 +150,12 @@ class VoiceEmotionModel(ModelRuntime):
         if self.cnn_ is None:
             return None
         voice = np.asarray(feats["voice"], bool)
-        emb = self.cnn_.embed(feats["logmel"], voice)
+        # one pass over the recording serves every window and segment: keep it with the features
+        key = ("_cnn_embedding", id(self), id(feats["logmel"]), voice.tobytes().__hash__())
+        emb = feats.get(key)
+        if emb is None:
+            emb = self.cnn_.embed(feats["logmel"], voice)
+            feats[key] = emb
         return self.cnn_.logits_from_embeddings(emb, self.cnn_.step_mask(voice), bounds)
 
     def session_stats(self, X: np.ndarray):
