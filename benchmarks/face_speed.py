@@ -84,7 +84,9 @@ def stage_breakdown(path: str, n_max: int = 480) -> dict:
     import numpy as np
 
     from emonb.models.face.analyze import _pipeline
-    from emonb.models.face.aus import compute_aus, emfacs_emotion
+    from emonb.models.face.au_features import au_features
+    from emonb.models.face.aus import emfacs_emotion
+    from emonb.models.face.pipeline import _resize_crops
     from emonb.models.face.expression import align_crops, crop_sharpness, predict_expression
     from emonb.models.face.geometry import fraction_outside, pose_from_matrices
 
@@ -129,15 +131,20 @@ def stage_breakdown(path: str, n_max: int = 480) -> dict:
                  for f, r in zip(frames, res)]
         crops = np.concatenate(crops)
         crop_sharpness(crops)
-    with stage("expression: mini-Xception (1 thread)"):
+    with stage(f"expression: {pipe.expression.spec.name} (1 thread)"):
         for s in range(0, len(crops), 32):
-            predict_expression(pipe.expression, crops[s:s + 32])
-    with stage("AUs, EMFACS, pose, outside"):
+            predict_expression(pipe.expression, _resize_crops(crops[s:s + 32], pipe.expression))
+    if pipe.occlusion is not None:
+        with stage(f"occlusion: {pipe.occlusion.spec.name} (1 thread)"):
+            for s in range(0, len(crops), 32):
+                pipe.occlusion_probs(crops[s:s + 32])
+    with stage("AU features, AUs, EMFACS, pose, outside"):
         for s in range(0, n, 32):
             rr = [r for r in res[s:s + 32] if r.n_faces]
             if rr:
                 lm = np.concatenate([r.landmarks for r in rr])
-                aus = compute_aus(np.concatenate([r.blendshapes for r in rr]), lm)
+                bs = np.concatenate([r.blendshapes for r in rr])
+                aus = pipe.static_aus(bs, lm, au_features(bs, lm))
                 emfacs_emotion(aus, pipe.aus)
                 pose_from_matrices(np.concatenate([r.matrices for r in rr]))
                 fraction_outside(lm, 640, 360)

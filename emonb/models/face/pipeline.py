@@ -212,7 +212,9 @@ class FacePipeline:
         """(F, regions) probability that each region of the face is covered; NaN without a detector."""
         if self.occlusion is None or len(crops) == 0:
             return np.full((len(crops), len(OCCLUSION_REGIONS)), np.nan, np.float32)
-        return np.asarray(self.occlusion.predict(_resize_crops(crops, self.occlusion)), np.float32)
+        from .occlusion import to_input
+
+        return np.asarray(self.occlusion.predict(to_input(_resize_crops(crops, self.occlusion))), np.float32)
 
     def provenance(self) -> dict:
         mesh = self.mesh.spec
