@@ -645,6 +645,7 @@ var scrubber_default = {
     let shownPos = -1;
     let shownProxy = false;
     let shownOverlay = null;
+    let proxyInflight = /* @__PURE__ */ new Set();
     let fullWanted = null;
     let playRoundtrip = 0.05;
     let lastDelta = 0;
@@ -737,9 +738,10 @@ var scrubber_default = {
       const f = model.get("frame_format");
       return f === "raw" || f === "auto" && LOOPBACK.includes(location.hostname);
     }
+    const JUMP_FRAMES = 8;
     function isJump(t) {
       if (!model.get("proxy_ready") || !times || shownPos < 0) return model.get("proxy_ready");
-      return Math.abs(framePosition(times, t) - shownPos) > 2;
+      return Math.abs(framePosition(times, t) - shownPos) > JUMP_FRAMES;
     }
     function request(t) {
       if (!model.get("has_video")) return;
@@ -791,6 +793,22 @@ var scrubber_default = {
         }
         return;
       }
+      if (content.type === "proxies") {
+        if (!buffers || !content.frames || buffers.length !== content.frames.length) return;
+        const bmps = await Promise.all(buffers.map(decodeJpeg));
+        const now = currentPos();
+        content.frames.forEach((f, i) => {
+          proxyInflight.delete(f.position);
+          const have = cache.has(f.position) && !cache.map.get(f.position).proxy;
+          if (have || cache.capacity === 0) {
+            if (bmps[i].close) bmps[i].close();
+            return;
+          }
+          cache.set(f.position, { bmp: bmps[i], overlay: f.overlay, frameTime: f.frame_time, proxy: true });
+        });
+        if (model.get("playing") && now !== shownPos && cache.has(now)) show(cache.get(now), now, null, !!cache.map.get(now).proxy);
+        return;
+      }
       if (content.type === "proxy") {
         if (content.id !== pending || !buffers || !buffers.length) return;
         const repliedAt2 = performance.now();
@@ -808,7 +826,7 @@ var scrubber_default = {
             }
             return;
           }
-          const late = now >= 0 && now !== content.position || content.position === shownPos && !shownProxy;
+          const late = content.position === shownPos && !shownProxy || now >= 0 && now !== content.position && cache.has(now);
           if (content.id === pending && !late) {
             show(
               { bmp, overlay: content.overlay, frameTime: content.frame_time },
@@ -862,7 +880,8 @@ var scrubber_default = {
           const pos = content.position;
           for (const p of content.ahead || []) if (!cache.has(p)) inflight.add(p);
           const now = currentPos();
-          if ((pos !== shownPos || shownProxy) && (now < 0 || now === pos || !cache.has(now))) {
+          const current = followsProxy ? now === pos : now < 0 || now === pos || !cache.has(now);
+          if ((pos !== shownPos || shownProxy) && current) {
             show(entry, pos, {
               roundtrip: repliedAt - sentAt,
               server: content.server_ms,
@@ -905,7 +924,7 @@ var scrubber_default = {
           if (pos === shownPos && (!shownProxy || hit.proxy)) return;
           const at = performance.now();
           show(hit, pos, { roundtrip: 0, server: 0, decode: 0, queued: at - (lastInput ?? at), cached: 1 }, !!hit.proxy);
-          if (!hit.proxy || pending !== null) return;
+          return;
         }
       }
       request(t);
@@ -937,6 +956,16 @@ var scrubber_default = {
         sound.follow(model.get("current_time"), true);
       }
     }
+    function proxiesAhead(t, rate) {
+      if (!times || !model.get("proxy_ready") || cache.capacity === 0) return;
+      const a = framePosition(times, t);
+      const b = Math.min(framePosition(times, t + 1 * rate), times.length - 1);
+      const missing = [];
+      for (let p = a; p <= b && missing.length < 48; p++) if (!cache.has(p) && !proxyInflight.has(p)) missing.push(p);
+      if (!missing.length || missing.length < 6 && missing[0] > a + 6) return;
+      for (const p of missing) proxyInflight.add(p);
+      model.send({ type: "proxies", positions: missing });
+    }
     function tick(now) {
       if (!model.get("playing")) return;
       const rate = model.get("speed") || 1;
@@ -953,6 +982,7 @@ var scrubber_default = {
         return;
       }
       model.set("current_time", t);
+      proxiesAhead(t, rate);
       sound.follow(t, true);
       const a = sound.now();
       if (a !== null) root.dataset.audioTime = String(a);
@@ -965,6 +995,7 @@ var scrubber_default = {
       play.classList.toggle("on", p);
       if (p) {
         playStart = null;
+        proxyInflight = /* @__PURE__ */ new Set();
         sound.follow(model.get("current_time"), true);
         raf = requestAnimationFrame(tick);
       } else {

@@ -298,6 +298,30 @@ class Scrubber(anywidget.AnyWidget):
             w.writeframes(pcm.tobytes())
         return buf.getvalue()
 
+    def send_proxies(self, positions) -> list[int]:
+        """Send the proxy frames at ``positions`` (at most :data:`MAX_AHEAD`) in one message, for
+        playback: they are encoded already, so this costs the kernel next to nothing."""
+        if self._proxy is None or not self.has_video:
+            return []
+        meta, bufs = [], []
+        for p in list(positions)[:MAX_AHEAD]:
+            try:
+                p = int(p)
+            except (TypeError, ValueError):
+                continue
+            if not 0 <= p < self._times.size:
+                continue
+            small = self._proxy.jpeg(int(self._index[p]))
+            if small is None:
+                continue
+            ft = float(self._times[p])
+            meta.append({"position": p, "frame_time": ft, "overlay": self._overlay_sent(ft)})
+            bufs.append(small)
+        if meta:
+            self.send({"type": "proxies", "frames": meta}, buffers=bufs)
+            self.n_proxy += len(meta)
+        return [m["position"] for m in meta]
+
     def send_audio(self) -> dict:
         """Send the sound (one WAV buffer) and the session time of its first sample (``t0``)."""
         if self._audio is None:
@@ -428,6 +452,8 @@ class Scrubber(anywidget.AnyWidget):
                             proxy=bool(content.get("proxy")), proxy_only=bool(content.get("proxy_only")))
         elif kind == "audio":
             self.send_audio()
+        elif kind == "proxies":
+            self.send_proxies(content.get("positions") or [])
         elif kind == "step":
             self.step(int(content.get("n", 1)))
         elif kind == "vega":

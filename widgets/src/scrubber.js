@@ -89,6 +89,7 @@ export default {
     let shownPos = -1;
     let shownProxy = false; // the picture on screen is the proxy frame (the full one is coming)
     let shownOverlay = null;
+    let proxyInflight = new Set(); // proxy frames asked for during playback
     let fullWanted = null; // id of a request whose proxy frame is drawn and whose full frame is coming
     let playRoundtrip = 0.05; // s: recent round trip of a proxy frame during playback (moving average)
     let lastDelta = 0; // frames between the last two frames drawn (the speed of a drag)
@@ -192,10 +193,12 @@ export default {
       return f === "raw" || (f === "auto" && LOOPBACK.includes(location.hostname));
     }
 
-    // a jump (not the next frames of playback or of a slow drag): the proxy frame is worth asking for
+    // a jump (not a step, a drag or playback, whose frames the read-ahead brings): the proxy frame is
+    // worth asking for
+    const JUMP_FRAMES = 8;
     function isJump(t) {
       if (!model.get("proxy_ready") || !times || shownPos < 0) return model.get("proxy_ready");
-      return Math.abs(framePosition(times, t) - shownPos) > 2;
+      return Math.abs(framePosition(times, t) - shownPos) > JUMP_FRAMES;
     }
 
     function request(t) {
@@ -254,6 +257,20 @@ export default {
         }
         return;
       }
+      if (content.type === "proxies") {
+        // proxy frames for playback: cached (a full frame there wins), the current one drawn
+        if (!buffers || !content.frames || buffers.length !== content.frames.length) return;
+        const bmps = await Promise.all(buffers.map(decodeJpeg));
+        const now = currentPos();
+        content.frames.forEach((f, i) => {
+          proxyInflight.delete(f.position);
+          const have = cache.has(f.position) && !cache.map.get(f.position).proxy;
+          if (have || cache.capacity === 0) { if (bmps[i].close) bmps[i].close(); return; }
+          cache.set(f.position, { bmp: bmps[i], overlay: f.overlay, frameTime: f.frame_time, proxy: true });
+        });
+        if (model.get("playing") && now !== shownPos && cache.has(now)) show(cache.get(now), now, null, !!cache.map.get(now).proxy);
+        return;
+      }
       if (content.type === "proxy") {
         // the small all-intra frame of a jump: drawn at once, the full frame follows
         if (content.id !== pending || !buffers || !buffers.length) return;
@@ -270,7 +287,10 @@ export default {
             if (full || cache.capacity === 0) { if (bmp.close) bmp.close(); }
             return;
           }
-          const late = (now >= 0 && now !== content.position) || (content.position === shownPos && !shownProxy);
+          // drawn unless a newer picture is there (the rule of the full frames: while the slider runs
+          // ahead of the frames, the latest frame to arrive is drawn)
+          const late = (content.position === shownPos && !shownProxy) ||
+            (now >= 0 && now !== content.position && cache.has(now));
           if (content.id === pending && !late) {
             show({ bmp, overlay: content.overlay, frameTime: content.frame_time }, content.position,
               { roundtrip: repliedAt - sentAt, server: content.server_ms, decode: performance.now() - repliedAt,
@@ -319,7 +339,9 @@ export default {
           // draw it unless it is already on screen (it came ahead of its own reply) or the slider has
           // meanwhile moved to a frame drawn from the cache; a frame drawn twice would count as a new
           // frame for a slider that has since moved on
-          if ((pos !== shownPos || shownProxy) && (now < 0 || now === pos || !cache.has(now))) {
+          // (the full frame after a proxy frame only replaces that proxy frame, never a newer picture)
+          const current = followsProxy ? now === pos : (now < 0 || now === pos || !cache.has(now));
+          if ((pos !== shownPos || shownProxy) && current) {
             show(entry, pos, { roundtrip: repliedAt - sentAt, server: content.server_ms,
                                decode: decodedAt - repliedAt, queued: sentAt - (lastInput ?? sentAt), cached: 0 });
           }
@@ -358,7 +380,7 @@ export default {
           if (pos === shownPos && (!shownProxy || hit.proxy)) return;
           const at = performance.now();
           show(hit, pos, { roundtrip: 0, server: 0, decode: 0, queued: at - (lastInput ?? at), cached: 1 }, !!hit.proxy);
-          if (!hit.proxy || pending !== null) return;
+          return; // (a proxy frame during playback: its full frame comes ahead, if the kernel keeps up)
         }
       }
       request(t);
@@ -396,6 +418,19 @@ export default {
       }
     }
 
+    // playback keeps the proxy frames of the next second in the browser (they cost the kernel
+    // nothing), so the picture stays with the sound when full frames cannot keep up
+    function proxiesAhead(t, rate) {
+      if (!times || !model.get("proxy_ready") || cache.capacity === 0) return;
+      const a = framePosition(times, t);
+      const b = Math.min(framePosition(times, t + 1.0 * rate), times.length - 1);
+      const missing = [];
+      for (let p = a; p <= b && missing.length < 48; p++) if (!cache.has(p) && !proxyInflight.has(p)) missing.push(p);
+      if (!missing.length || (missing.length < 6 && missing[0] > a + 6)) return;
+      for (const p of missing) proxyInflight.add(p);
+      model.send({ type: "proxies", positions: missing });
+    }
+
     // playback: the sound is the clock while it plays, else the wall clock times the speed
     function tick(now) {
       if (!model.get("playing")) return;
@@ -413,6 +448,7 @@ export default {
         return;
       }
       model.set("current_time", t);
+      proxiesAhead(t, rate);
       sound.follow(t, true);
       const a = sound.now();
       if (a !== null) root.dataset.audioTime = String(a);
@@ -426,6 +462,7 @@ export default {
       play.classList.toggle("on", p);
       if (p) {
         playStart = null;
+        proxyInflight = new Set();
         sound.follow(model.get("current_time"), true);
         raf = requestAnimationFrame(tick);
       } else {
