@@ -412,6 +412,11 @@ def _band_layer(bands: list[tuple[float, float]], domain, *, what: str):
         x2="stop:Q", tooltip=["shading"])
 
 
+#: the face variables a report reads
+REPORT_FACE_VARS = ("face_box", "face_subject", "face_emotion", "face_valence", "face_arousal", "face_au",
+                    "face_blur", "face_occluded", "face_score", "face_count")
+
+
 def _subject_face(tree: xr.DataTree, subject: str | None) -> xr.Dataset | None:
     """The face node as one subject's track (the main subject's by default), or None."""
     from ..subjects import subject_table, subject_track, subjects_of
@@ -422,6 +427,8 @@ def _subject_face(tree: xr.DataTree, subject: str | None) -> xr.Dataset | None:
     if "face_box" not in face or "time" not in face.dims:
         return None
     face = subjects_of(face)
+    # only what the report draws: the mesh and the blendshapes stay on disk
+    face = face[[v for v in REPORT_FACE_VARS if v in face.data_vars]]
     if subject is None:
         subject = face.attrs.get("main_subject") or ""
         if not subject:

@@ -132,8 +132,10 @@ def subject_list(tree: xr.DataTree, which="main") -> list[str]:
 
 def _track(tree: xr.DataTree, subject: str) -> xr.Dataset:
     from ..subjects import subject_track
+    from .sections import REPORT_FACE_VARS
 
-    return subject_track(_ds(tree, "face"), subject)
+    face = _ds(tree, "face")
+    return subject_track(face[[v for v in REPORT_FACE_VARS if v in face.data_vars]], subject)
 
 
 def _blocks(t: np.ndarray, block_s: float) -> np.ndarray:
