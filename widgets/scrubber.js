@@ -617,12 +617,12 @@ var scrubber_default = {
     fillSelect(speed, SPEEDS.map((s) => ({ value: s, label: `${s}×` })), 1);
     const mute = button("mute", "mute / unmute (m)", "emonb-mute");
     const faceSel = h("select", "emonb-face");
-    faceSel.title = "the face or subject shown in the AU panel and the timelines (or click a face)";
+    faceSel.title = "the face or subject shown in the AU panel and the timelines (or click a face box)";
     const keysBtn = button("?", "keyboard shortcuts (?)", "emonb-keys-btn");
     const row1 = h("div", "emonb-row");
     row1.append(back, play, fwd, slider);
     const row2 = h("div", "emonb-row emonb-row2");
-    const faceLabel = h("label", "emonb-face-label", "face ");
+    const faceLabel = h("label", "emonb-face-label");
     faceLabel.append(faceSel);
     row2.append(clock, frameNo, speed, mute, faceLabel, keysBtn);
     bar.append(row1, row2);

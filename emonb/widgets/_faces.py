@@ -81,7 +81,7 @@ class FaceView:
         share of the analysed frames."""
         n = max(self.times.size, 1)
         noun = "subject" if self.by_subject else "face"
-        out = [{"value": AUTO, "label": "whoever is in view"}]
+        out = [{"value": AUTO, "label": f"{noun}: whoever is in view"}]
         for k in self.keys:
             out.append({"value": k, "label": f"{noun} {k} · {100 * self.frames[k] / n:.0f}% of frames"})
         return out

@@ -390,7 +390,9 @@ def _build(tracks, *, start, end, width, height):
                 ydom = [0, 1]
                 y = alt.Y("y:Q", scale=alt.Scale(domain=ydom, nice=False),
                           axis=alt.Axis(values=[0, 1], labelExpr="datum.value ? 'max' : 'min'", **y_axis))
-            color = alt.Color("key:N", scale=alt.Scale(domain=keys, range=list(COLORS)), legend=legend)
+            # one series: its title says what it is, no legend
+            color = alt.Color("key:N", scale=alt.Scale(domain=keys, range=list(COLORS)),
+                              legend=legend if len(keys) > 1 else None)
             layers = []
             if conf:
                 # the confidence as a grey band from the bottom: tall where the model is sure
