@@ -195,12 +195,13 @@ class BatchResult:
         return f"{len(self)} session(s): {counts} in {self.wall_seconds:.1f} s{where}"
 
     def format_table(self) -> str:
-        """A plain-text table: session, status, seconds, peak memory, error."""
+        """A plain-text table: session, status, seconds, peak memory, error (or the subjects in view)."""
         head = f"{'session':<24} {'status':<8} {'seconds':>8} {'peak MiB':>9}  error / note"
         lines = [head, "-" * len(head)]
         for s in self.sessions:
             mem = "" if s.peak_memory_mb != s.peak_memory_mb else f"{s.peak_memory_mb:.0f}"
-            note = s.error or (f"step failed: {s.step_errors}" if s.step_errors else "")
+            note = s.error or (f"step failed: {s.step_errors}" if s.step_errors else "") \
+                or (f"subjects: {s.subjects}" if s.subjects else "")
             lines.append(f"{s.session_id[:24]:<24} {s.status:<8} {s.seconds:>8.1f} {mem:>9}  {note}")
         return "\n".join(lines)
 
@@ -218,7 +219,8 @@ class BatchResult:
         colour = {"ok": "#1a7f37", "failed": "#cf222e", "skipped": "#57606a"}
         for s in self.sessions:
             mem = "" if s.peak_memory_mb != s.peak_memory_mb else f"{s.peak_memory_mb:.0f}"
-            note = s.error or (f"step failed: {s.step_errors}" if s.step_errors else "")
+            note = s.error or (f"step failed: {s.step_errors}" if s.step_errors else "") \
+                or (f"subjects: {s.subjects}" if s.subjects else "")
             rows.append(
                 f"<tr><td>{e(s.session_id)}</td><td style='color:{colour.get(s.status, '')}'>"
                 f"<b>{e(s.status)}</b></td><td style='text-align:right'>{s.seconds:.1f}</td>"

@@ -249,6 +249,9 @@ def test_two_people_in_turn_become_two_subjects(turns_session, tmp_path):
     assert f"subject S1 (main): in view {100 * s1['share']:.0f}% of {n} analysed frames" in lines
     assert f"subject S2: in view {100 * s2['share']:.0f}% of {n}" in lines
     assert "face 0" not in lines.replace("(face 0;", "")
+    from emonb.batch import _subjects
+
+    assert _subjects(turns_session) == f"S1 {100 * s1['share']:.0f}%; S2 {100 * s2['share']:.0f}%"  # batch summary
     summ = turns_session.emonb.summary()
     assert summ.loc["face", "subjects"] == f"S1 {100 * s1['share']:.0f}%; S2 {100 * s2['share']:.0f}%"
     # the subject's track is the woman's data on time, NaN while she is not in view
