@@ -247,3 +247,20 @@ def test_model_notes_state_accuracy_and_calibration():
     mx = eb.models.get_model("mini-xception-fer")
     assert "0.624 accuracy" in measured_accuracy(mx) and calibration(mx) == "probabilities not calibrated"
     assert "accuracy 0.557" in measured_accuracy(eb.models.get_model("voice-emotion-ravdess"))
+
+
+def test_poor_signal_quality_is_shaded_and_its_gaps_break_the_line():
+    t = np.round(np.arange(0, 20, 0.5), 3)
+    rate = np.full(t.size, 70.0)
+    rate[(t >= 5) & (t < 8)] = np.nan                       # the flagged window has no rate
+    flag = np.where((t >= 5) & (t < 8), 4, 0).astype(np.int8)
+    phys = xr.Dataset({"ecg_rate": ("time", rate), "ecg_flag": ("time", flag, {
+        "flag_values": np.arange(6, dtype=np.int8), "flag_meanings": "ok flat saturated disconnected noisy too_short"})},
+        coords={"time": t})
+    tree = make_tree({"physio_features": phys}, {"session_id": "p"})
+    chart = rs.physio_chart(tree)
+    lines = _assert_no_line_spans_a_gap(chart, 0.5)
+    assert sorted(lines[0][0].groupby("segment")["time"].min().tolist()) == [0.0, 8.0]
+    spec = chart.to_dict()
+    rects = [d for d in spec["datasets"].values() if d and "shading" in d[0]]
+    assert rects == [[{"start": 5.0, "stop": 8.0, "shading": "ECG signal: noisy"}]]

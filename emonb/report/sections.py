@@ -400,7 +400,7 @@ def _x(domain, title: str = "session time (s)"):
     return alt.X("time:Q", title=title, scale=alt.Scale(domain=list(domain), nice=False, zero=False))
 
 
-def _band_layer(bands: list[tuple[float, float]], domain, *, what: str):
+def _band_layer(bands: list[tuple[float, float]], domain, what: str = ""):
     """Grey rectangles behind a chart where the estimate is unsure or the signal poor (or None)."""
     alt = _alt()
     if not bands:
@@ -622,17 +622,32 @@ def au_heatmap(tree: xr.DataTree, *, subject: str | None = None, bin_seconds: fl
     ).properties(width=width, height=14 * df["au"].nunique())
 
 
+def _poor_quality(ds: xr.Dataset, var: str) -> tuple[list, str]:
+    """Runs where the signal behind ``var`` (``ecg_rate`` -> ``ecg_flag``) was flagged, and what for."""
+    flag = f"{var.split('_')[0]}_flag"
+    if flag not in ds or "time" not in ds[flag].dims:
+        return [], ""
+    names = _flag_names(ds[flag]).to_numpy()
+    bad = ~np.isin(names, ["ok", "", "nan"])
+    kinds = sorted(set(names[bad].tolist()))
+    return _runs(ds["time"].values, bad), f"{flag.split('_')[0].upper()} signal: {', '.join(kinds)}"
+
+
 def _panels(ds: xr.Dataset, panels, *, width: int, height: int, domain):
-    """Line charts of ``(variable, label)`` pairs present in ``ds``, one row each, own y scales."""
+    """Line charts of ``(variable, label)`` pairs present in ``ds``, one row each, own y scales; grey
+    shading where the signal's quality flag (``<signal>_flag``) is not ok."""
     alt = _alt()
     rows = []
     for var, label in panels:
         if var in ds and "time" in ds[var].dims and np.isfinite(ds[var].values).any():
             s = ds[var].to_series()
             seg = segments(pd.DataFrame({"time": s.index.values, "value": s.values, "measure": label}), ["measure"])
-            rows.append(alt.Chart(seg).mark_line(strokeWidth=1, color="#374151").encode(
+            line = alt.Chart(seg).mark_line(strokeWidth=1, color="#374151").encode(
                 x=_x(domain), y=alt.Y("value:Q", title=label, scale=alt.Scale(zero=False)),
-                detail="segment:N").properties(width=width, height=height))
+                detail="segment:N")
+            poor, what = _poor_quality(ds, var) if var != "physio_arousal" else ([], "")
+            band = _band_layer(poor, domain, what)
+            rows.append((alt.layer(band, line) if band is not None else line).properties(width=width, height=height))
     return alt.vconcat(*rows) if rows else None
 
 
