@@ -72,6 +72,8 @@ class Recipe:
     hand_v2: float = 0.0             # share of hands drawn by render_hand_v2 (touching, rounded fingers)
     p_upright: float = 0.0           # share of v2 hands with the fingers pointing up (hand raised from below)
     hand_width: tuple = (16, 34)     # palm width of v2 hands, pixels of the 64x64 crop
+    tip_anchor: float = 0.0          # share of v2 hands placed by their finger tips (palm off the region)
+    target_jitter: float = 3.0       # std of the occluder's offset from the region centre, pixels
     p_second: float = 0.15           # a second occluder on an occluded sample
     cover: float = 0.4               # region labelled covered above this fraction of its box
     ignore: tuple = (0.25, 0.55)     # coverages that carry no loss
@@ -91,6 +93,9 @@ RECIPES: dict[str, Recipe] = {
     "hands2": Recipe("hands2", hand_v2=0.8, p_upright=0.5,
                      notes="as hands1, 80% of hands rounded (touching cylindrical fingers, palm dome, forearm, "
                            "low-frequency skin, highlights), half of those raised from below"),
+    "hands3": Recipe("hands3", hand_v2=0.9, p_upright=0.7, tip_anchor=0.35, target_jitter=5.0,
+                     notes="as hands2, 90% rounded hands, 70% raised from below, a third placed by the finger "
+                           "tips (palm below the chin), wider offsets from the region centre"),
 }
 
 
@@ -248,11 +253,13 @@ def _segment_distance(px, py, a, b) -> np.ndarray:
     return np.hypot(px - (a[0] + t * d[0]), py - (a[1] + t * d[1]))
 
 
-def render_hand_v2(face: np.ndarray, donor: np.ndarray, target, width, angle, rng) -> tuple[np.ndarray, np.ndarray]:
+def render_hand_v2(face: np.ndarray, donor: np.ndarray, target, width, angle, rng, *,
+                   tip_anchor: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """A rounder hand: touching fingers with a cylindrical brightness profile each (dark creases where
     they meet), a palm dome, optional thumb and forearm, low-frequency skin of another face, a light
     direction and highlights. ``width``: palm width (pixels); a random point of the hand (the palm
-    centre or along the middle finger) lands on ``target``. Returns (image float32, alpha)."""
+    centre or along the middle finger; with probability ``tip_anchor`` its outer half, so that only the
+    fingers lie on the face) lands on ``target``. Returns (image float32, alpha)."""
     import cv2
 
     n = int(rng.choice([3, 4, 4, 4, 5]))
@@ -273,7 +280,10 @@ def render_hand_v2(face: np.ndarray, donor: np.ndarray, target, width, angle, rn
     if rng.random() < 0.6:
         parts.append(("seg", np.array([0.0, 0.3 * width]), np.array([0.0, 3.5 * width]), 0.42 * width))
     mid = parts[(n - 1) // 2 + (n % 2 == 0)]
-    anchor = np.zeros(2) if rng.random() < 0.4 else mid[1] + rng.uniform(0.2, 0.8) * (mid[2] - mid[1])
+    if tip_anchor and rng.random() < tip_anchor:
+        anchor = mid[1] + rng.uniform(0.5, 1.0) * (mid[2] - mid[1])
+    else:
+        anchor = np.zeros(2) if rng.random() < 0.4 else mid[1] + rng.uniform(0.2, 0.8) * (mid[2] - mid[1])
     ca, sa = np.cos(angle), np.sin(angle)
     yy, xx = np.mgrid[0:64, 0:64].astype(np.float32)
     dx, dy = xx - target[0], yy - target[1]
@@ -423,7 +433,7 @@ def coverage(alpha: np.ndarray) -> np.ndarray:
     return np.array(out, np.float32)
 
 
-def _target_centre(rng, near_miss: bool) -> tuple[np.ndarray, float]:
+def _target_centre(rng, near_miss: bool, jitter: float = 3.0) -> tuple[np.ndarray, float]:
     """Where to put an occluder, and its size (pixels): over one or two regions, or just beside them."""
     if near_miss:                                            # cheek, chin, forehead, temple: beside a region
         spots = [(8, 36), (56, 36), (31, 62), (31, 3), (4, 16), (60, 16), (14, 54), (50, 54)]
@@ -437,7 +447,7 @@ def _target_centre(rng, near_miss: bool) -> tuple[np.ndarray, float]:
         c = (_region_centre(a) + _region_centre(b)) / 2
     else:
         c = _region_centre(pick)
-    return c + rng.normal(0, 3, 2), rng.uniform(16, 34)
+    return c + rng.normal(0, jitter, 2), rng.uniform(16, 34)
 
 
 def synthesize(faces: np.ndarray, n: int, rng, recipe: Recipe) -> tuple[np.ndarray, np.ndarray]:
@@ -458,13 +468,13 @@ def synthesize(faces: np.ndarray, n: int, rng, recipe: Recipe) -> tuple[np.ndarr
             k = 2 if (not near and rng.random() < recipe.p_second) else 1
             for _ in range(k):
                 donor = faces[rng.integers(len(faces))]
-                c, size = _target_centre(rng, near)
+                c, size = _target_centre(rng, near, recipe.target_jitter)
                 if near or r < recipe.p_hand or rng.random() < 0.3:
                     if recipe.hand_v2 and rng.random() < recipe.hand_v2:
                         up = recipe.p_upright and rng.random() < recipe.p_upright
                         ang = rng.normal(0, 0.45) if up else rng.uniform(-np.pi, np.pi)
                         w = rng.uniform(*recipe.hand_width) * (0.7 if near else 1.0)
-                        face, a = render_hand_v2(face, donor, c, w, ang, rng)
+                        face, a = render_hand_v2(face, donor, c, w, ang, rng, tip_anchor=recipe.tip_anchor)
                     else:
                         # fingers run along any direction; the palm sits on the target, fingers reach beyond
                         face, a = render_hand(face, donor, c, size * 0.75, rng.uniform(-np.pi, np.pi), rng)
@@ -688,7 +698,8 @@ def video_figures(p: np.ndarray, t: np.ndarray) -> dict:
         out[r] = {"span": SAMPLE_SPANS[r], "mean_inside": float(p[inside, j].mean()),
                   "flag_inside": float((p[inside, j] > 0.5).mean()), "n_inside": int(inside.sum()),
                   "mean_clean": float(p[clean, j].mean()), "flag_clean": float((p[clean, j] > 0.5).mean()),
-                  "n_clean": int(clean.sum())}
+                  "n_clean": int(clean.sum()),
+                  "auc_inside_vs_clean": auc(np.r_[p[inside, j], p[clean, j]], np.r_[np.ones(inside.sum()), np.zeros(clean.sum())])}
     # the mouth span minus the eyes span: hand on the mouth only
     only = _in_spans(t, SAMPLE_SPANS["mouth"], MARGIN) & ~_in_spans(t, [(3.9 - MARGIN, 5.7 + MARGIN)], 0)
     out["eyes_when_only_mouth"] = float((p[only, 0] > 0.5).mean()) if only.any() else float("nan")
