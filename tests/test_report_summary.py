@@ -264,3 +264,15 @@ def test_poor_signal_quality_is_shaded_and_its_gaps_break_the_line():
     spec = chart.to_dict()
     rects = [d for d in spec["datasets"].values() if d and "shading" in d[0]]
     assert rects == [[{"start": 5.0, "stop": 8.0, "shading": "ECG signal: noisy"}]]
+
+
+def test_a_users_subject_name_reaches_the_report_as_text():
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune as markdown
+
+    evil = "<img src=x onerror=alert(1)>`*b*`"
+    face = eb.subjects.assign_subjects(_face([(0, 0, 10)]), names={0: evil})
+    tree = _tree(face)
+    html = su.summary_html(tree, subjects=[evil])
+    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    out = markdown(rs.limitations_markdown(tree))
+    assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt;" in out
