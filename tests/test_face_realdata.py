@@ -269,3 +269,25 @@ def test_fernet_beats_mini_xception_on_publictest_and_is_calibrated(fer_validati
     acc_eq = float((predict_expression(eb.models.get_model("emonb-fernet").create(device="cpu"), eq).argmax(1)
                     == labels).mean())
     assert acc_eq > acc - 0.025         # histogram equalisation costs 2.1 points (measured: 0.636 -> 0.615)
+
+
+def test_a_hand_over_the_mouth_lowers_confidence_in_the_pipeline():
+    """The embedded sample: her hand covers her mouth from about 2.9 s to 9.4 s (none before 2.7 s or after 9.8 s)."""
+    from pathlib import Path
+
+    sample = Path(eb.__file__).parent / "data" / "sample" / "video.mp4"
+    ds = eb.analyze_face(sample, progress=False).isel(face=0)
+    t = ds.time.values
+    hand = (t >= 2.0) & (t < 6.0)
+    clean = (t >= 9.8) | (t < 2.5)
+    occluded = ds.face_occluded.values
+    assert np.nanmean(occluded[hand]) > 0.3 and np.nanmean(occluded[clean]) < 0.05
+    conf = ds.face_confidence.values
+    assert np.nanmean(conf[hand]) < np.nanmean(conf[clean]) - 0.25
+    covered = occluded == 1
+    # a covered mouth: AU12 is neither present nor absent, its confidence is low, the expression is unsure
+    assert np.isnan(ds.face_au_presence.sel(au="AU12").values[covered]).all()
+    assert (ds.face_au_confidence.sel(au="AU12").values[covered] < 0.5).all()
+    top = ds.face_emotion.max("emotion").values
+    assert np.nanmean(top[covered]) < 0.35 < np.nanmean(top[clean & ~covered])
+    np.testing.assert_allclose(ds.face_emotion.sum("emotion").values[np.isfinite(top)], 1.0, atol=1e-5)
