@@ -66,7 +66,8 @@ HPARAMS = {
     "sn_draws": 3,
     "aug_copies": ["aug0", "aug1"],
     "conditions": ["clean", "tel", "noise10"],
-    "ensemble_cnn_weight": 0.5,
+    "ensemble_cnn_weight": 0.5,  # CNN share beside the session head
+    "ensemble_mix": [1 / 3, 1 / 3, 1 / 3],  # lr, lr+aug, cnn
     "ece_bins": 15,
     "cnn": CNN_PARAMS,
 }
@@ -160,13 +161,22 @@ def cross_fitted_temperature(oof, yi, fold):
 VARIANTS = {
     "lr": "functionals + logistic regression, clean training clips (the first model)",
     "lr+aug": "functionals + logistic regression, clean + 2 perturbed copies",
+    "lr & lr+aug": "the two functionals heads, log-probabilities averaged",
     "sn-lr+aug": "speaker-normalised functionals (over all of the held-out speaker's clips) + LR, augmented",
     "cnn": "log-mel CNN (8-16-32-32, mean+std pooling), augmented",
-    "ensemble": "lr+aug and cnn, log-probabilities averaged",
-    "ensemble-sn": "sn-lr+aug and cnn, log-probabilities averaged",
+    "lr+aug & cnn": "lr+aug and cnn, log-probabilities averaged",
+    "ensemble": "lr, lr+aug and cnn, log-probabilities averaged (equal weights)",
+    "ensemble-sn": "sn-lr+aug and cnn, log-probabilities averaged (per-session calibration)",
 }
-_KEY = {"lr+aug": "functionals", "sn-lr+aug": "session", "cnn": "cnn", "ensemble": "ensemble",
-        "ensemble-sn": "ensemble_session", "lr": "lr"}
+_KEY = {"lr": "functionals_clean", "lr+aug": "functionals", "lr & lr+aug": "functionals_mix",
+        "sn-lr+aug": "session", "cnn": "cnn", "lr+aug & cnn": "ensemble_aug", "ensemble": "ensemble",
+        "ensemble-sn": "ensemble_session"}
+
+
+def recipe_params() -> dict:
+    hp = HPARAMS
+    return {k: hp[k] for k in ("lr_C", "sn_C", "sn_prior", "sn_train_subsets")} | {
+        "cnn_weight": hp["ensemble_cnn_weight"], "mix": hp["ensemble_mix"]}
 
 
 def evaluate(*, cache: Path = CACHE, out_json: Path | None = None, cnn: bool = True):
@@ -174,7 +184,7 @@ def evaluate(*, cache: Path = CACHE, out_json: Path | None = None, cnn: bool = T
     from emonb.models.voice import recipe as R
 
     hp = HPARAMS
-    rp = {k: hp[k] for k in ("lr_C", "sn_C", "sn_prior", "sn_train_subsets")} | {"cnn_weight": hp["ensemble_cnn_weight"]}
+    rp = recipe_params()
     lab = labels_table()
     yi = np.array([ORDER.index(c) for c in lab.label])
     ylab = lab.label.to_numpy(dtype=object)
@@ -187,7 +197,7 @@ def evaluate(*, cache: Path = CACHE, out_json: Path | None = None, cnn: bool = T
     K = len(ORDER)
     L = {c: {} for c in conds}  # condition -> key -> out-of-fold logits
     subsets = {k: {c: [] for c in conds} for k in hp["sn_eval_subsets"]}
-    secs = {"lr": 0.0, "heads": 0.0, "cnn": 0.0}
+    secs = {"heads": 0.0, "cnn": 0.0}
 
     def put(c, key, te, v):
         L[c].setdefault(key, np.full((len(yi), K), np.nan))[te] = v
@@ -195,12 +205,6 @@ def evaluate(*, cache: Path = CACHE, out_json: Path | None = None, cnn: bool = T
     for f in range(hp["n_folds"]):
         tr, te = np.flatnonzero(fold != f), np.flatnonzero(fold == f)
         log(f"fold {f}: test actors {sorted(set(actors[te].tolist()), key=int)}")
-        t = time.time()
-        ok = ~np.all(np.isnan(X["clean"][tr]), axis=1)
-        base = R._lr(X["clean"][tr][ok], ylab[tr][ok], ORDER, C=hp["lr_C"], seed=hp["seed"])
-        for c in conds:
-            put(c, "lr", te, R._lr_logits(base, X[c][te]))
-        secs["lr"] += time.time() - t
         t = time.time()
         cnn_file = cache / f"cnn_fold{f}.npz"
         heads = R.fit_heads([[data[v][i] for i in tr] for v in vers], ylab[tr], actors[tr], classes=ORDER,
@@ -222,7 +226,7 @@ def evaluate(*, cache: Path = CACHE, out_json: Path | None = None, cnn: bool = T
                 secs["cnn"] += time.time() - t
         for c in conds:
             lg = R.heads_logits(heads, [data[c][i] for i in te], actors[te])
-            lg.update(R.combine(lg, cnn_weight=rp["cnn_weight"]))
+            lg.update(R.combine(lg, cnn_weight=rp["cnn_weight"], mix=rp["mix"]))
             for key, v in lg.items():
                 put(c, key, te, v)
             s = heads["session"]
@@ -293,7 +297,7 @@ def fit_final(*, cache: Path = CACHE, cnn: bool = True) -> dict:
     from emonb.models.voice.train_cnn import train_melcnn
 
     hp = HPARAMS
-    rp = {k: hp[k] for k in ("lr_C", "sn_C", "sn_prior", "sn_train_subsets")} | {"cnn_weight": hp["ensemble_cnn_weight"]}
+    rp = recipe_params()
     lab = labels_table()
     ylab = lab.label.to_numpy(dtype=object)
     actors = lab.actor.to_numpy().astype(str).astype(object)
@@ -325,8 +329,6 @@ def ship(*, cache: Path = CACHE, results: Path, weights_dir: Path = WEIGHTS, var
 
     from emonb.models.spec import sha256_file
     from emonb.models.voice import recipe as R
-    from emonb.models.voice.emotion import save_emotion_weights
-    from emonb.models.voice.features import FUNCTIONAL_NAMES
     from emonb.models.voice.specs import VOICE_EMOTION
 
     hp = HPARAMS
@@ -339,19 +341,18 @@ def ship(*, cache: Path = CACHE, results: Path, weights_dir: Path = WEIGHTS, var
     temps = R.fit_temperatures(oof, yi)
     log(f"fitted on all 16 actors in {fit_s:.0f} s; temperatures {temps}")
     out = weights_dir / f"{SHIP_NAME}.npz"
-    f_head = heads["functionals"]
     meta = {"name": VOICE_EMOTION.name, "variant": variant, "recipe": heads["params"], "cnn_params": hp["cnn"],
             "temperatures": temps, "seed": hp["seed"], "data": ev["data"]}
-    save_emotion_weights(out, labels=ORDER, feature_names=FUNCTIONAL_NAMES, mean=f_head["mean"], scale=f_head["scale"],
-                         weights=[f_head["W"]], biases=[f_head["b"]], meta=meta, extra=R.heads_arrays(heads, temps))
+    R.save_heads(out, heads, temps, classes=ORDER, meta=meta)
     digest = sha256_file(out)
     shipped = ev["results"][variant]
     card = {
         "name": VOICE_EMOTION.name, "version": "2", "weights": out.name, "sha256": digest,
-        "architecture": ("eGeMAPS-like utterance functionals (110) -> class-balanced L2 logistic regression, and the "
+        "architecture": ("eGeMAPS-like utterance functionals (110) -> two class-balanced L2 logistic regressions "
+                         "(one on the clean clips, one on the clean clips and their perturbed copies), and the "
                          "40-band log-mel spectrum -> CNN (3x3 conv blocks 8-16-32-32 with batch norm folded, "
                          "2x2 max-pooling x3, band mean, masked mean+std pooling over speech frames, linear); "
-                         "log-probabilities averaged (CNN weight 0.5), divided by a temperature. Optional "
+                         "the three log-probabilities averaged with equal weights, divided by a temperature. Optional "
                          "per-session head: logistic regression on speaker-normalised functionals "
                          "(session_calibration=True / speakers=). Runs in numpy; weights are a pickle-free .npz."),
         "training_data": ("RAVDESS speech, actors 1-16 (960 clips, 16 kHz mono FLAC; 8 acted emotions, 2 sentences, "

@@ -2,11 +2,12 @@
 
 The weights file is a plain ``.npz`` (no pickle):
 
-- functionals head: ``feature_names``, ``labels``, ``mean``, ``scale``, ``n_layers``, ``W0``,
+- core functionals head: ``feature_names``, ``labels``, ``mean``, ``scale``, ``n_layers``, ``W0``,
   ``b0``, ... (hidden layers ReLU);
+- optional second functionals head (trained with perturbed copies): ``fa_mean``, ``fa_scale``,
+  ``fa_W``, ``fa_b``, and ``mix``: the ensemble weights of (core head, second head, CNN);
 - optional log-mel network: ``cnn_*`` arrays (:mod:`~emonb.models.voice.melcnn`) and
-  ``cnn_weight`` (its share of the ensemble: the log-probabilities of the two parts are averaged
-  with weights ``1 - cnn_weight`` and ``cnn_weight``);
+  ``cnn_weight`` (its share beside the session head; without ``mix`` also beside the core head);
 - optional per-session head (speaker normalisation, see
   :mod:`~emonb.models.voice.calibration`): ``sn_W``, ``sn_b``, ``sn_pop_mean``, ``sn_pop_var``,
   ``sn_prior``;
@@ -66,7 +67,8 @@ def load_emotion_weights(path) -> dict:
                 "mean": z["mean"].astype(np.float32), "scale": z["scale"].astype(np.float32),
                 "weights": [z[f"W{i}"] for i in range(n)], "biases": [z[f"b{i}"] for i in range(n)],
                 "meta": json.loads(str(z["meta"])),
-                "extra": {k: z[k] for k in z.files if k.startswith(("cnn_", "sn_")) or k in _OPTIONAL_SCALARS},
+                "extra": {k: z[k] for k in z.files
+                          if k.startswith(("cnn_", "sn_", "fa_")) or k in _OPTIONAL_SCALARS or k == "mix"},
             }
             return out
     except Exception as exc:
@@ -108,6 +110,8 @@ class VoiceEmotionModel(ModelRuntime):
         self.meta_ = state["meta"]
         ex = state["extra"]
         self.temperatures_ = {k: float(ex[k]) if k in ex else 1.0 for k in _OPTIONAL_SCALARS if k.startswith("temp")}
+        w = float(ex["cnn_weight"]) if "cnn_weight" in ex else 0.5
+        self.cnn_weight_ = w
         self.cnn_ = None
         if "cnn_n_conv" in ex:
             from .melcnn import MelCNNNumpy
@@ -116,7 +120,10 @@ class VoiceEmotionModel(ModelRuntime):
                 self.cnn_ = MelCNNNumpy(ex)
             except KeyError as exc:
                 raise EmonbModelError(f"model {self.spec.name!r} ({path}): CNN array {exc} missing") from None
-            self.cnn_weight_ = float(ex.get("cnn_weight", 0.5))
+        self.fa_ = None
+        if "fa_W" in ex:
+            self.fa_ = {k: ex[f"fa_{k}"].astype(np.float64) for k in ("mean", "scale", "W", "b")}
+        self.mix_ = tuple(float(v) for v in ex["mix"]) if "mix" in ex else (1.0 - w, 0.0, w)
         self.session_ = None
         if "sn_W" in ex:
             self.session_ = {"W": ex["sn_W"].astype(np.float64), "b": ex["sn_b"].astype(np.float64),
@@ -208,14 +215,26 @@ class VoiceEmotionModel(ModelRuntime):
         X = np.atleast_2d(np.asarray(X, np.float64))
         empty = np.all(np.isnan(X), axis=1)
         key = "temperature_session" if session is not None else "temperature"
-        lf = _log_softmax(self._functional_logits(X, session))
+        parts = [_log_softmax(self._functional_logits(X, session))]
+        if session is not None:
+            weights = [1.0 - self.cnn_weight_ if self.cnn_ is not None else 1.0]
+            w_cnn = self.cnn_weight_
+        else:
+            weights = [self.mix_[0]]
+            w_cnn = self.mix_[2]
+            if self.fa_ is not None:
+                Z = np.clip(np.nan_to_num((X - self.fa_["mean"]) / self.fa_["scale"], nan=0.0, posinf=0.0,
+                                          neginf=0.0), -8.0, 8.0)
+                parts.append(_log_softmax(Z @ self.fa_["W"] + self.fa_["b"]))
+                weights.append(self.mix_[1])
+        lf = sum(w * p for w, p in zip(weights, parts)) / sum(weights)
         if self.cnn_ is not None:
             out = lf / self.temperatures_[key + "_functionals"]
             if cnn_logits is not None:
                 lc = np.asarray(cnn_logits, np.float64)
                 ok = np.isfinite(lc).all(axis=1)
-                w = self.cnn_weight_
-                out[ok] = ((1 - w) * lf[ok] + w * _log_softmax(lc[ok])) / self.temperatures_[key]
+                mixed = (sum(weights) * lf[ok] + w_cnn * _log_softmax(lc[ok])) / (sum(weights) + w_cnn)
+                out[ok] = mixed / self.temperatures_[key]
         else:
             out = lf / self.temperatures_[key]
         p = softmax(out, axis=1)

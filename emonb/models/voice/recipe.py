@@ -3,14 +3,17 @@
 One recipe serves the shipped model (``scripts/train_voice_model.py``) and a lab's own model
 (:func:`emonb.voice.train_emotion_model`):
 
-- ``functionals``: class-balanced L2 multinomial logistic regression on standardised utterance
-  functionals (clean clips plus their perturbed copies);
+- ``functionals_clean``: class-balanced L2 multinomial logistic regression on standardised
+  utterance functionals of the clips as recorded (the first model's recipe);
+- ``functionals``: the same on the clips plus their perturbed copies (holds up on telephone-band and
+  noisy audio, a little weaker on clean studio speech);
 - ``session``: the same on speaker-normalised functionals (each training row standardised over a
   random subset of its speaker's rows, 1 to all, shrunk towards the population), the head that
   per-session calibration uses;
 - ``cnn``: the log-mel network (:mod:`~emonb.models.voice.melcnn`), optional;
-- the ensemble averages the log-probabilities of the functionals head (or the session head) and
-  the CNN, then divides by a temperature fitted on out-of-fold logits.
+- the ensemble averages the log-probabilities of the two functionals heads and the CNN (equal
+  weights; the session ensemble: session head and CNN), then divides by a temperature fitted on
+  out-of-fold logits.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["RECIPE_PARAMS", "fit_heads", "heads_logits", "combine", "speaker_folds", "cross_validate",
-           "fit_temperatures", "heads_arrays"]
+           "fit_temperatures", "heads_arrays", "save_heads"]
 
 #: Hyper-parameters of the heads (the CNN's are in train_cnn.CNN_PARAMS).
 RECIPE_PARAMS = {
     "lr_C": 0.01, "sn_C": 0.1, "sn_prior": 2.0, "sn_train_subsets": [1, 2, 4, 8, 16, 0],
-    "cnn_weight": 0.5,
+    "cnn_weight": 0.5,  # share of the CNN in the session ensemble (session head + CNN)
+    "mix": [1 / 3, 1 / 3, 1 / 3],  # functionals_clean, functionals (augmented), CNN
 }
 
 
@@ -104,7 +108,8 @@ def fit_heads(versions, y, groups, *, classes, params=None, cnn=True, cnn_params
     ok = ~np.all(np.isnan(Xs[0]), axis=1)
     Xa = np.concatenate([X[ok] for X in Xs])
     ya = np.concatenate([y[ok]] * len(Xs))
-    heads = {"functionals": _lr(Xa, ya, classes, C=p["lr_C"], seed=seed)}
+    heads = {"functionals": _lr(Xa, ya, classes, C=p["lr_C"], seed=seed),
+             "functionals_clean": _lr(Xs[0][ok], y[ok], classes, C=p["lr_C"], seed=seed)}
     pm, pv = _pop_stats(Xa)
     rng = np.random.default_rng([seed, 17])
     Z = np.concatenate([_sn_rows(X[ok], groups[ok], rng, subsets=p["sn_train_subsets"], prior=p["sn_prior"],
@@ -130,7 +135,8 @@ def heads_logits(heads, items, groups=None):
     from .train_cnn import cnn_logits
 
     X = np.stack([it.functionals for it in items]).astype(np.float64)
-    out = {"functionals": _lr_logits(heads["functionals"], X)}
+    out = {"functionals": _lr_logits(heads["functionals"], X),
+           "functionals_clean": _lr_logits(heads["functionals_clean"], X)}
     if groups is not None:
         s = heads["session"]
         groups = np.asarray(groups, dtype=object)
@@ -149,17 +155,23 @@ def heads_logits(heads, items, groups=None):
     return out
 
 
-def combine(logits: dict, *, cnn_weight: float) -> dict:
-    """Log-probability ensembles: ``ensemble`` (functionals + CNN), ``ensemble_session`` (session + CNN)."""
+def combine(logits: dict, *, cnn_weight: float, mix=RECIPE_PARAMS["mix"]) -> dict:
+    """Log-probability ensembles, as the runtime forms them.
+
+    ``functionals_mix`` (the two functionals heads), ``ensemble`` (those and the CNN, weights
+    ``mix``), ``ensemble_aug`` (augmented functionals head and CNN, ``cnn_weight``),
+    ``ensemble_session`` (session head and CNN, ``cnn_weight``).
+    """
     from .calibration import log_softmax
 
-    out = {}
-    if "cnn" in logits:
-        lc = log_softmax(np.nan_to_num(logits["cnn"], nan=0.0))
-        out["ensemble"] = (1 - cnn_weight) * log_softmax(np.nan_to_num(logits["functionals"], nan=0.0)) + cnn_weight * lc
-        if "session" in logits:
-            out["ensemble_session"] = ((1 - cnn_weight) * log_softmax(np.nan_to_num(logits["session"], nan=0.0))
-                                       + cnn_weight * lc)
+    ls = {k: log_softmax(np.nan_to_num(v, nan=0.0)) for k, v in logits.items()}
+    wc, wa, wn = mix
+    out = {"functionals_mix": (wc * ls["functionals_clean"] + wa * ls["functionals"]) / (wc + wa)}
+    if "cnn" in ls:
+        out["ensemble"] = (wc * ls["functionals_clean"] + wa * ls["functionals"] + wn * ls["cnn"]) / (wc + wa + wn)
+        out["ensemble_aug"] = (1 - cnn_weight) * ls["functionals"] + cnn_weight * ls["cnn"]
+        if "session" in ls:
+            out["ensemble_session"] = (1 - cnn_weight) * ls["session"] + cnn_weight * ls["cnn"]
     return out
 
 
@@ -192,7 +204,7 @@ def cross_validate(versions, y, groups, *, classes, n_splits=4, seed=0, params=N
         heads = fit_heads([[ver[i] for i in tr] for ver in versions], y[tr], groups[tr], classes=classes,
                           params=p, cnn=cnn, cnn_params=cnn_params, seed=seed + int(f), progress=progress, log=log)
         lg = heads_logits(heads, [versions[0][i] for i in te], groups[te])
-        lg.update(combine(lg, cnn_weight=p["cnn_weight"]))
+        lg.update(combine(lg, cnn_weight=p["cnn_weight"], mix=p["mix"]))
         for k, v in lg.items():
             oof.setdefault(k, np.full((len(y), len(classes)), np.nan))[te] = v
     return oof, fold
@@ -202,8 +214,8 @@ def fit_temperatures(oof: dict, yi: np.ndarray) -> dict:
     """Temperatures for the runtime's four combinations, fitted on out-of-fold logits."""
     from .calibration import fit_temperature
 
-    pick = {"temperature": "ensemble" if "ensemble" in oof else "functionals",
-            "temperature_functionals": "functionals",
+    pick = {"temperature": "ensemble" if "ensemble" in oof else "functionals_mix",
+            "temperature_functionals": "functionals_mix",
             "temperature_session": "ensemble_session" if "ensemble_session" in oof else "session",
             "temperature_session_functionals": "session"}
     out = {}
@@ -216,10 +228,24 @@ def fit_temperatures(oof: dict, yi: np.ndarray) -> dict:
     return out
 
 
+def save_heads(path, heads, temperatures: dict, *, classes, meta: dict) -> None:
+    """Write the heads as one pickle-free ``.npz`` for :class:`~emonb.models.voice.emotion.VoiceEmotionModel`."""
+    from .emotion import save_emotion_weights
+    from .features import FUNCTIONAL_NAMES
+
+    core = heads["functionals_clean"]
+    save_emotion_weights(path, labels=classes, feature_names=FUNCTIONAL_NAMES, mean=core["mean"], scale=core["scale"],
+                         weights=[core["W"]], biases=[core["b"]], meta=meta, extra=heads_arrays(heads, temperatures))
+
+
 def heads_arrays(heads, temperatures: dict) -> dict:
-    """Arrays for :func:`~emonb.models.voice.emotion.save_emotion_weights` (``extra=``), beside the functionals head."""
+    """Arrays for :func:`~emonb.models.voice.emotion.save_emotion_weights` (``extra=``), beside the core head."""
     s = heads["session"]
-    extra = {"sn_W": s["W"].astype(np.float32), "sn_b": s["b"].astype(np.float32),
+    fa = heads["functionals"]
+    extra = {"fa_mean": fa["mean"].astype(np.float32), "fa_scale": fa["scale"].astype(np.float32),
+             "fa_W": fa["W"].astype(np.float32), "fa_b": fa["b"].astype(np.float32),
+             "mix": np.asarray(heads["params"]["mix"], np.float64),
+             "sn_W": s["W"].astype(np.float32), "sn_b": s["b"].astype(np.float32),
              "sn_pop_mean": s["pop_mean"].astype(np.float64), "sn_pop_var": s["pop_var"].astype(np.float64),
              "sn_prior": np.asarray(float(s["prior"]))}
     if heads.get("cnn") is not None:

@@ -38,22 +38,23 @@ VOICE_EMOTION = ModelSpec(
     runtime="python",
     factory="emonb.models.voice.emotion:build_emotion_model",
     outputs=("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"),
-    version="1",
-    weights="voice_emotion_ravdess.npz",
-    sha256="9efe07266aa8e73d5c6ff5f0bb8841982eb5a07ec7b5334920c6f09d5ed82aa1",
+    version="2",
+    weights="voice_emotion_ravdess_v2.npz",
+    sha256="6241c0ceb824e62199651425f4b496dd989a29aed7338215696173c58dc74134",
     license=_RAVDESS_LICENSE,
     citation=_RAVDESS_CITATION,
     training_data="RAVDESS speech, actors 1-16 (960 clips, 8 acted emotions, 2 sentences), each with 2 "
                   "perturbed copies (speed/pitch, reverberation, noise, telephone band); RAVDESS 'calm' is "
                   "folded into 'neutral'. Card: voice_emotion_ravdess_v2.json.",
     limitations="Acted, read North-American English sentences by 16 actors in a quiet studio; "
-                "speaker-independent accuracy ACC_V2 over 7 classes (4 actor folds; card and PROVENANCE.md); "
+                "speaker-independent accuracy 0.570 (balanced 0.566) over 7 classes (4 actor folds; card and PROVENANCE.md); "
                 "not validated on spontaneous speech, other languages, children, or real telephone/noisy "
                 "recordings (the 8 kHz and noise figures are synthetic perturbations). Outputs are "
                 "probabilities of an expressed (acted) category, not felt emotion.",
-    description="Ensemble: eGeMAPS-like utterance functionals into a logistic regression, and the 40-band "
-                "log-mel spectrum into a small CNN (8-16-32-32, mean+std pooling over speech frames); "
-                "log-probabilities averaged, temperature-calibrated; optional per-session speaker "
+    description="Ensemble: eGeMAPS-like utterance functionals into two logistic regressions (clean clips; "
+                "clean plus perturbed copies), and the 40-band log-mel spectrum into a small CNN (8-16-32-32, "
+                "mean+std pooling over speech frames); log-probabilities averaged, temperature-calibrated; "
+                "optional per-session speaker "
                 "normalisation (session_calibration=True). numpy at run time.",
     input_rate=16000.0,
     label_map=_LABEL_MAP,

@@ -337,9 +337,6 @@ def train_emotion_model(data, *, labels="emotion", groups="speaker", root=None, 
     from ..spec import ModelSpec, sha256_file
     from . import recipe as R
     from .calibration import ece, log_softmax
-    from .emotion import save_emotion_weights
-    from .features import FUNCTIONAL_NAMES
-
     t0 = time.time()
     check_positive("C", C)
     check_option("architecture", architecture, ARCHITECTURES)
@@ -370,7 +367,7 @@ def train_emotion_model(data, *, labels="emotion", groups="speaker", root=None, 
     yi = np.array([classes.index(c) for c in yo])
     params = {"lr_C": C}
     n_groups = int(len(np.unique(go)))
-    key = "ensemble" if use_cnn else "functionals"
+    key = "ensemble" if use_cnn else "functionals_mix"
     temps, folds = {}, []
     nan = float("nan")
     acc = bal = ece_raw = ece_cal = nan
@@ -399,7 +396,6 @@ def train_emotion_model(data, *, labels="emotion", groups="speaker", root=None, 
         ece_cal = ece(np.exp(log_softmax(L / Tf[:, None])), yi)
     heads = R.fit_heads(vo, yo, go, classes=classes, params=params, cnn=use_cnn, cnn_params=cnn_params,
                         seed=seed, progress=progress)
-    f_head = heads["functionals"]
     meta = {
         "architecture": architecture if use_cnn else "functionals",
         "classifier": "multinomial logistic regression (L2, class-balanced, lbfgs) on functionals"
@@ -416,9 +412,7 @@ def train_emotion_model(data, *, labels="emotion", groups="speaker", root=None, 
         output = Path(tempfile.mkdtemp(prefix="emonb-voice-")) / f"{name}.npz"
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    save_emotion_weights(output, labels=classes, feature_names=FUNCTIONAL_NAMES, mean=f_head["mean"],
-                         scale=f_head["scale"], weights=[f_head["W"]], biases=[f_head["b"]], meta=meta,
-                         extra=R.heads_arrays(heads, temps))
+    R.save_heads(output, heads, temps, classes=classes, meta=meta)
     meta["train_seconds"] = time.time() - t0  # not in the weights file, which stays byte-identical per seed
     spec = ModelSpec(
         name=name, modality="voice", task="speech_emotion", runtime="python",
