@@ -5,7 +5,9 @@
 The template (``notebooks/report.ipynb``, shipped inside the package as well) has a cell tagged
 ``parameters``; :data:`PARAMETERS` lists them with their types and defaults. The HTML opens
 offline: charts are rendered to SVG (Altair through vl-convert), images are embedded, code cells are
-folded under "show code", and no script is loaded from anywhere.
+folded under "show code", and no script is loaded from anywhere. It opens with a summary
+(:mod:`emonb.report.summary`); the charts and tables are :mod:`emonb.report.sections`;
+:func:`print_pdf` prints it to PDF with a headless Chromium.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 
 The report notebook (``notebooks/report.ipynb``) calls these; they are also handy on their own in
 a notebook. Every chart function returns ``None`` when the session has nothing to show, so the
-notebook can say so instead of drawing an empty chart.
+notebook can say so instead of drawing an empty chart. Face charts are per subject (the main one by
+default), every chart uses the session's extent as its time axis, and lines are drawn one unbroken
+segment at a time (:func:`segments`), so that no line crosses missing data.
 """
 
 from __future__ import annotations
