@@ -214,14 +214,15 @@ def evaluate(*, cache: Path = CACHE, out_json: Path | None = None, cnn: bool = T
             t = time.time()
             if cnn_file.exists():
                 with np.load(cnn_file, allow_pickle=False) as z:
-                    heads["cnn"] = {k: z[k] for k in z.files}
-                log(f"fold {f}: CNN weights from {cnn_file}")
+                    heads["cnn"] = {k: z[k] for k in z.files if k != "seconds"}
+                    secs["cnn"] += float(z["seconds"]) if "seconds" in z.files else float("nan")
+                log(f"fold {f}: CNN weights from {cnn_file} (its training time is counted)")
             else:
                 from emonb.models.voice.train_cnn import train_melcnn
 
                 heads["cnn"], info = train_melcnn([[data[v][i] for i in tr] for v in vers], ylab[tr], classes=ORDER,
                                                   params=hp["cnn"], seed=hp["seed"] + f)
-                np.savez(cnn_file, **heads["cnn"])
+                np.savez(cnn_file, seconds=np.asarray(info["seconds"]), **heads["cnn"])
                 log(f"fold {f}: CNN trained in {info['seconds']:.0f} s")
                 secs["cnn"] += time.time() - t
         for c in conds:

@@ -265,13 +265,20 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
         seg_speech = np.array([speech[a:b].sum() for a, b in bounds]) / F.FRAME_RATE
         seg_voiced = np.array([feats["voiced"][a:b].sum() for a, b in bounds]) / F.FRAME_RATE
         seg_ok = _core.has_speech(seg_speech, seg_voiced, np.ones(len(bounds)))
-    session = None
-    if emo_rt is not None and session_calibration:
-        session = _session_stats(emo_rt, seg_fun, seg_ok)
-
     probs_w = np.full((len(wstart), len(labels)), np.nan, np.float32)
-    if emo_rt is not None and valid.any():
-        X = F.window_functionals(feats, feats["voice"], wstart[valid], wlen)
+    X = F.window_functionals(feats, feats["voice"], wstart[valid], wlen) if emo_rt is not None and valid.any() else None
+    session, session_note = None, "none"
+    if emo_rt is not None and session_calibration:
+        if seg_ok.any():
+            session = _session_stats(emo_rt, seg_fun, seg_ok)
+            session_note = f"speaker-normalised over {int(seg_ok.sum())} speech segments of this recording"
+        elif X is not None:  # no VAD segment, but voiced windows: windows that do not overlap
+            step = max(1, int(np.ceil(wlen / whop)))
+            session = _session_stats(emo_rt, X[::step], np.ones(len(X[::step]), bool))
+            session_note = f"speaker-normalised over {len(X[::step])} non-overlapping windows of this recording"
+        else:
+            session_note = "requested, but no speech: population statistics"
+    if X is not None:
         probs_w[valid] = _emotion_probs(emo_rt, X, feats, np.stack([wstart[valid], wstart[valid] + wlen], axis=1),
                                         session)
     # frames take the values of the window whose centre is nearest
@@ -342,10 +349,7 @@ def analyze_voice(src, *, model=DEFAULT_MODEL, vad=DEFAULT_VAD, window: float = 
         "vad_model_license": vad_rt.spec.license,
         "sampling_rate": F.FRAME_RATE, "audio_sampling_rate": float(audio.source_rate), "t0": float(audio.t0),
         "window": window, "hop": hop, "vad_threshold": float(vad_threshold),
-        "session_calibration": (f"speaker-normalised over {int(seg_ok.sum())} speech segments of this recording"
-                                if session is not None else
-                                "requested, but no speech segment: population statistics" if session_calibration
-                                else "none"),
+        "session_calibration": session_note,
         "pitch_method": f"YIN ({F.PITCH_FMIN:g}-{F.PITCH_FMAX:g} Hz, aperiodicity < {F.VOICING_THRESHOLD})",
         "snr_db": snr_db, "noise_floor_dbfs": noise_floor, "duration": float(audio.duration),
         "quality_flags": ",".join(dict.fromkeys(flags)), "emotion_note": CALM_NOTE + " " + HONESTY_NOTE,
