@@ -787,7 +787,7 @@ var scrubber_default = {
           inflight.delete(f.position);
           cache.set(f.position, { bmp: bmps[i], overlay: f.overlay, frameTime: f.frame_time });
         });
-        const entry = cache.has(now) && (now !== shownPos || shownProxy) ? cache.get(now) : null;
+        const entry = cache.has(now) && (now !== shownPos || shownProxy && !model.get("playing")) ? cache.get(now) : null;
         if (entry && content.frames.some((f) => f.position === now)) {
           show(entry, now, lastInput === null ? null : { roundtrip: 0, server: 0, decode: 0, cached: 1 });
         }
@@ -881,7 +881,7 @@ var scrubber_default = {
           for (const p of content.ahead || []) if (!cache.has(p)) inflight.add(p);
           const now = currentPos();
           const current = followsProxy ? now === pos : now < 0 || now === pos || !cache.has(now);
-          if ((pos !== shownPos || shownProxy) && current) {
+          if ((pos !== shownPos || shownProxy && !model.get("playing")) && current) {
             show(entry, pos, {
               roundtrip: repliedAt - sentAt,
               server: content.server_ms,

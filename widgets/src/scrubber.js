@@ -251,7 +251,8 @@ export default {
           cache.set(f.position, { bmp: bmps[i], overlay: f.overlay, frameTime: f.frame_time });
         });
         // the frame asked for arrived ahead of its own reply: draw it now
-        const entry = cache.has(now) && (now !== shownPos || shownProxy) ? cache.get(now) : null;
+        // (during playback a full frame does not redraw the proxy of the same frame: the next frame is due)
+        const entry = cache.has(now) && (now !== shownPos || (shownProxy && !model.get("playing"))) ? cache.get(now) : null;
         if (entry && content.frames.some((f) => f.position === now)) {
           show(entry, now, lastInput === null ? null : { roundtrip: 0, server: 0, decode: 0, cached: 1 });
         }
@@ -341,7 +342,7 @@ export default {
           // frame for a slider that has since moved on
           // (the full frame after a proxy frame only replaces that proxy frame, never a newer picture)
           const current = followsProxy ? now === pos : (now < 0 || now === pos || !cache.has(now));
-          if ((pos !== shownPos || shownProxy) && current) {
+          if ((pos !== shownPos || (shownProxy && !model.get("playing"))) && current) {
             show(entry, pos, { roundtrip: repliedAt - sentAt, server: content.server_ms,
                                decode: decodedAt - repliedAt, queued: sentAt - (lastInput ?? sentAt), cached: 0 });
           }
