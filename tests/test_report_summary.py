@@ -212,6 +212,12 @@ def test_spots_table_columns_in_time_order_and_rounded():
     assert list(tab.columns) == ["onset", "apex", "end", "duration", "kind", "regions", "score"]
     assert tab["onset"].tolist() == [1.0, 5.12] and tab["end"].tolist() == [1.4, 5.67]
     assert tab["duration"].tolist() == [0.4, 0.54] and tab["score"].tolist() == [0.5, 0.88]
+    # with two people in view, each spot says whose it is (the face at its apex)
+    face = _face([(0, 0, 3), (1, 3, 20)])
+    spots2 = spots.assign(face=("spot", [1, 0]))
+    tab2 = rs.spots_table(make_tree({"spots": spots2, "face": face}, {}))
+    assert tab2["subject"].tolist() == ["S1", "S2"]
+    assert "subject" not in rs.spots_table(make_tree({"spots": spots, "face": _face([(0, 0, 20)])}, {}))
 
 
 def test_titles_from_generic_ids_name_the_recording():
@@ -240,13 +246,21 @@ def test_the_report_uses_the_widgets_emotion_colours():
 
 
 def test_model_notes_state_accuracy_and_calibration():
-    from emonb.report.sections import calibration, measured_accuracy
+    import re
 
-    fer = eb.models.get_model("emonb-fernet")
-    assert "accuracy 0.636" in measured_accuracy(fer) and "calibrated by temperature" in calibration(fer)
-    mx = eb.models.get_model("mini-xception-fer")
-    assert "0.624 accuracy" in measured_accuracy(mx) and calibration(mx) == "probabilities not calibrated"
-    assert "accuracy 0.557" in measured_accuracy(eb.models.get_model("voice-emotion-ravdess"))
+    from emonb.report.sections import _provenance_text, calibration, measured_accuracy
+
+    for name in ("emonb-fernet", "mini-xception-fer", "voice-emotion-ravdess"):
+        spec = eb.models.get_model(name)
+        acc = measured_accuracy(spec)
+        assert re.search(r"accuracy.*\d\.\d{3}|\d\.\d{3} accuracy", acc), (name, acc)
+        # the figure is the card's own (or the weights' provenance entry's), not made up here
+        card = " ".join(" ".join(str(getattr(spec, k, "") or "") for k in ("limitations", "description")).split())
+        prov = " ".join(_provenance_text().replace("`", "").split())
+        assert acc in card or acc.split(": ", 1)[-1] in prov, (name, acc)
+    assert "calibrated by temperature" in calibration(eb.models.get_model("emonb-fernet"))
+    assert calibration(eb.models.get_model("mini-xception-fer")) == "probabilities not calibrated"
+    assert measured_accuracy(eb.models.get_model("vader")) == "no measured accuracy on its model card"
 
 
 def test_poor_signal_quality_is_shaded_and_its_gaps_break_the_line():

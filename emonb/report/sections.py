@@ -900,7 +900,8 @@ SPOT_COLUMNS = ["onset", "apex", "end", "duration", "kind", "regions", "score"]
 
 def spots_table(tree: xr.DataTree) -> pd.DataFrame | None:
     """Spotted micro/macro expressions in time order: onset, apex, end, duration (s), kind, regions,
-    score (rounded: times to 0.01 s, score to 0.01), or None without a ``spots`` node."""
+    score (rounded: times to 0.01 s, score to 0.01), and ``subject`` when more than one person was in
+    view; None without a ``spots`` node."""
     if "spots" not in tree.children:
         return None
     ds = tree["spots"].to_dataset()
@@ -913,8 +914,33 @@ def spots_table(tree: xr.DataTree) -> pd.DataFrame | None:
     out["kind"] = df["kind"].astype(str) if "kind" in df else ""
     out["regions"] = df["regions"].astype(str) if "regions" in df else ""
     out["score"] = df["score"].astype(float) if "score" in df else np.nan
+    cols = list(SPOT_COLUMNS)
+    who = _spot_subjects(tree, df)
+    if who is not None:
+        out["subject"] = who
+        cols.append("subject")
     return out.sort_values("onset").round({"onset": 2, "apex": 2, "end": 2, "duration": 2, "score": 2}
-                                         ).reset_index(drop=True)[SPOT_COLUMNS]
+                                         ).reset_index(drop=True)[cols]
+
+
+def _spot_subjects(tree: xr.DataTree, df: pd.DataFrame):
+    """The subject of each spot (its face at its apex), or None when the session has one subject or none."""
+    from ..subjects import subjects_of
+
+    if "face" not in df or "face" not in tree.children or "face_box" not in tree["face"].to_dataset():
+        return None
+    face = subjects_of(tree["face"].to_dataset()[["face_box"] + (["face_subject"] if "face_subject" in
+                                                                  tree["face"].to_dataset() else [])])
+    per = face["face_subject"].transpose("time", "face").values.astype(str)
+    if len(set(per.ravel()) - {""}) < 2:
+        return None
+    t = face["time"].values.astype(float)
+    ids = face["face"].values.tolist()
+    out = []
+    for apex, fid in zip(df["apex"].astype(float), df["face"]):
+        i = int(np.clip(np.searchsorted(t, apex), 0, t.size - 1))
+        out.append(per[i, ids.index(int(fid))] if int(fid) in ids else "")
+    return out
 
 
 def annotation_tables(store, tree: xr.DataTree | None = None, *, session: str | None = None,

@@ -370,7 +370,7 @@ def summary_html(tree: xr.DataTree, *, subjects: list[str], parts: dict | None =
         out.append(table_html(pd.DataFrame(wide), digits=1, caption=(
             "Means in [-1, 1] over the samples with data (voice: only where speech was detected); "
             "95% block-bootstrap intervals over 1-s blocks. Voice, physiology and text are not attributed to a "
-            "subject.")))
+            "subject; the fusion takes the most confident face at each time step.")))
     moments, agree = reviewer_moments(parts), agreement_summary(parts)
     if parts is not None:
         out.append("<h3>Reviewers</h3>")
