@@ -6,7 +6,9 @@ face 1 after), with the sample's sound (audio node, t0 = 3 s). Checked: the layo
 screenshot in ``tests/artifacts/workstation.png``), the face selector, the lit AU diagram (computed
 style), no line drawn across the gap, sound in sync with the picture during play, keyboard shortcuts
 from anywhere in the explorer (mark in/out and a one-key label), the new annotation on its tier at
-once, and undo.
+once, undo, zoom and pan of the timelines, the model strings in the row titles' tooltips, the
+shortcut sheet and the AU panel's time tab (screenshots ``workstation_keys.png``,
+``workstation_au_time.png``).
 """
 
 from __future__ import annotations
@@ -168,6 +170,28 @@ def test_workstation(lab):
             page.keyboard.press("Control+z")
             page.wait_for_selector(".emonb-annotator[data-count='0']", timeout=20_000)
             _wait(page, "() => JSON.parse(document.querySelector('.emonb-timelines').dataset.tiers).dr_lee === 0")
+            # zoom with the key, pan by dragging the plot, back to the whole session with 0
+            page.keyboard.press("+")
+            _wait(page, "() => { const v = (document.querySelector('.emonb-timelines').dataset.view || '').split(',');"
+                        " return v.length === 2 && +v[1] - +v[0] < 10.5; }")
+            v0 = [float(x) for x in page.get_attribute(".emonb-timelines", "data-view").split(",")]
+            plot = page.locator(".emonb-timelines g.concat_0_group > g > path.background").first
+            box = plot.bounding_box()
+            y = box["y"] + box["height"] / 2
+            page.mouse.move(box["x"] + box["width"] * 0.6, y)
+            page.mouse.down()
+            page.mouse.move(box["x"] + box["width"] * 0.4, y, steps=4)
+            page.mouse.up()
+            _wait(page, "(a) => +document.querySelector('.emonb-timelines').dataset.view.split(',')[0] > a + 1",
+                  arg=v0[0])
+            page.focus(".emonb-scrubber")
+            page.keyboard.press("0")
+            _wait(page, "() => { const v = document.querySelector('.emonb-timelines').dataset.view.split(',');"
+                        " return Math.abs(+v[0]) < 1e-6 && +v[1] > 19; }")
+            # short row titles, the model strings in their tooltips
+            tips = page.evaluate("() => Array.from(document.querySelectorAll('.emonb-timelines g.role-title text title'))"
+                                 ".map((t) => t.textContent)")
+            assert "face · emotion: stand-in expression model" in tips, tips
             # the shortcut sheet
             page.keyboard.press("?")
             assert page.is_visible(".emonb-keys")
