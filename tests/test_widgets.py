@@ -629,12 +629,16 @@ def test_annotator_needs_both_ends_snaps_to_frames_and_undoes(session, tmp_path)
     assert a.store_path == str((tmp_path / "r.sqlite").resolve())
     a.current_time = 0.25
     a.mark_in()
-    assert a.add("fear") is None and "out" in a.error  # no silent zero-length segment
+    with pytest.raises(eb.errors.EmonbValueError, match="both ends"):  # no silent zero-length segment
+        a.add("fear")
+    a._on_msg(a, {"type": "add", "label": "fear", "onset": 0.2, "offset": None}, [])
+    assert "both ends" in a.error and a.annotations == []  # the form's message says so
     a.mark_out()  # out on the same frame: the segment covers that one frame
     assert (a.range_start, a.range_end) == (0.2, 0.3)
     row = a.add("fear")
     assert row["intensity"] is None and row["confidence"] is None  # not rated, not a default
-    assert a.add("fear", onset=0.5, offset=0.5) is None and "out after its in" in a.error
+    with pytest.raises(eb.errors.EmonbValueError, match="out after its in"):
+        a.add("fear", onset=0.5, offset=0.5)
     a.update(row["id"], label="anger", intensity=0.4)
     a.delete(row["id"])
     assert a.annotations == [] and [d["id"] for d in a.deleted] == [row["id"]]

@@ -282,15 +282,12 @@ class Annotator(anywidget.AnyWidget):
         if offset is None:
             offset = self.range_end
         if onset is None or offset is None:
-            self.error = "mark in [i] and out [o] first: an annotation needs both ends"
-            return None
+            raise EmonbValueError("mark in [i] and out [o] first: an annotation needs both ends")
         if not label:
-            self.error = "choose a label first (keys 1-9)"
-            return None
+            raise EmonbValueError("choose a label first (keys 1-9)")
         onset, offset = self.snap_in(float(onset)), self._snap_edge(float(offset))
         if not offset > onset:
-            self.error = f"a segment needs an out after its in (in {onset:.3f} s, out {offset:.3f} s)"
-            return None
+            raise EmonbValueError(f"a segment needs an out after its in (in {onset:.3f} s, out {offset:.3f} s)")
         change = {"op": "add", "onset": onset, "offset": offset, "label": label,
                   "intensity": intensity, "confidence": confidence, "note": note or None}
         out = self._do(change)
@@ -310,8 +307,7 @@ class Annotator(anywidget.AnyWidget):
         if "offset" in changes and changes["offset"] is not None:
             changes["offset"] = self._snap_edge(float(changes["offset"]))
             if changes["offset"] <= float(changes.get("onset", before["onset"] if before else -np.inf)):
-                self.error = "a segment needs an out after its in"
-                return None
+                raise EmonbValueError("a segment needs an out after its in")
         out = self._do({"op": "update", "id": id, **changes})
         if out is not None and before is not None:
             back = {k: before[k] for k in ("label", "intensity", "confidence", "note", "onset")}
@@ -417,6 +413,12 @@ class Annotator(anywidget.AnyWidget):
     def _on_msg(self, widget, content, buffers):
         if not isinstance(content, dict):
             return
+        try:
+            self._handle(content)
+        except EmonbValueError as e:  # a bad value from the form: say so in the widget
+            self.error = str(e)
+
+    def _handle(self, content: dict):
         kind = content.get("type")
         fields = ("label", "onset", "offset", "intensity", "confidence", "note")
         if kind == "add":
