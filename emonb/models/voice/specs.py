@@ -75,7 +75,7 @@ VOICE_EMOTION_V1 = ModelSpec(
     citation=_RAVDESS_CITATION,
     training_data="RAVDESS speech, actors 1-16 (960 clips, 8 acted emotions, 2 sentences); "
                   "RAVDESS 'calm' is folded into 'neutral'.",
-    limitations="The first emonb speech model (uncalibrated): 0.557 across speakers (4 actor folds), sadness "
+    limitations="The first emonb speech model (uncalibrated): accuracy 0.557 across speakers (4 actor folds), sadness "
                 "recall 0.32; loses most of its accuracy on telephone-band or noisy audio. Acted, read "
                 "North-American English by 16 actors. Outputs are probabilities of an expressed (acted) "
                 "category, not felt emotion.",
