@@ -151,9 +151,10 @@ FACE_OCCLUSION = ModelSpec(
                    "faces; phones, cups, face masks, blobs) and negatives (clean faces, near misses, glasses "
                    "rims, beards). SHA-256 of the pack: 24dd3dad4a57e2a6da3c2104a64d6e15a1f1823af571cd7ef954975603eb7504."),
     limitations=("Validated on synthetic occluders over FER2013 PublicTest (AUC eyes 0.985, nose 0.984, mouth 0.983); "
-                 "on one real video (the sample: a hand over mouth and nose) it separates covered from clean frames "
-                 "(mouth: mean probability 0.33 inside the hand span, 0.001 outside, no false flag) but flags only "
-                 "30% of the covered frames at p > 0.5: it misses fingers that cover part of the mouth from one "
+                 "on one real video (the sample: a hand over mouth and nose) it ranks covered above clean frames "
+                 "(AUC mouth 0.999, nose 1.0; mean mouth probability 0.33 inside the hand span, 0.001 outside, no "
+                 "false flag there nor on a clean talking video) but is under-confident: at p > 0.5 it flags only "
+                 "30% of the covered frames (mouth and nose), misses fingers that cover part of the mouth from one "
                  "side, and never flags the eyes when fingers pass between them. Trained on drawn hands only; "
                  "regions are fixed boxes in the aligned crop, so a misplaced mesh moves them; not calibrated "
                  "on real occlusions."),
