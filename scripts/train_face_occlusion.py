@@ -96,6 +96,9 @@ RECIPES: dict[str, Recipe] = {
     "hands3": Recipe("hands3", hand_v2=0.9, p_upright=0.7, tip_anchor=0.35, target_jitter=5.0,
                      notes="as hands2, 90% rounded hands, 70% raised from below, a third placed by the finger "
                            "tips (palm below the chin), wider offsets from the region centre"),
+    "hands4": Recipe("hands4", hand_v2=0.8, p_upright=0.5, cover=0.3, ignore=(0.15, 0.35),
+                     notes="as hands2, a region counts as covered from 30% of its box (a half-covered mouth "
+                           "already spoils mouth AUs); chosen after seeing hands2 miss half-covered mouths"),
 }
 
 
