@@ -290,3 +290,13 @@ def test_a_users_subject_name_reaches_the_report_as_text():
     assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
     out = markdown(rs.limitations_markdown(tree))
     assert "<img" not in out and "&lt;img src=x onerror=alert(1)&gt;" in out
+
+
+def test_unsure_face_estimates_are_shaded():
+    face = _face([(0, 0, 20)])
+    conf = np.full((T.size, 2), np.nan, np.float32)
+    conf[:, 0] = np.where((T >= 6) & (T < 9), 0.2, 0.9)     # the face covered 6-9 s
+    face["face_confidence"] = (("time", "face"), conf)
+    chart = rs.emotion_chart(_tree(face))
+    rects = [d for d in chart.to_dict()["datasets"].values() if d and "shading" in d[0]]
+    assert [(r["start"], r["stop"]) for r in rects[0]] == [(6.0, pytest.approx(9.0))]

@@ -416,7 +416,7 @@ def _band_layer(bands: list[tuple[float, float]], domain, what: str = ""):
 
 #: the face variables a report reads
 REPORT_FACE_VARS = ("face_box", "face_subject", "face_emotion", "face_valence", "face_arousal", "face_au",
-                    "face_blur", "face_occluded", "face_score", "face_count")
+                    "face_blur", "face_occluded", "face_confidence", "face_score", "face_count")
 
 
 def _subject_face(tree: xr.DataTree, subject: str | None) -> xr.Dataset | None:
@@ -442,8 +442,8 @@ def _subject_face(tree: xr.DataTree, subject: str | None) -> xr.Dataset | None:
 
 
 def _unsure_face(tr: xr.Dataset) -> np.ndarray:
-    """Per sample: the subject is in view but the face estimate is unsure (top probability below
-    :data:`UNSURE`) or the face is blurred or occluded."""
+    """Per sample: the subject is in view but the face estimate is unsure (top probability or
+    ``face_confidence`` below :data:`UNSURE`) or the face is blurred or occluded."""
     n = tr.sizes["time"]
     bad = np.zeros(n, bool)
     if "face_emotion" in tr:
@@ -454,6 +454,9 @@ def _unsure_face(tr: xr.Dataset) -> np.ndarray:
     for v in ("face_blur", "face_occluded"):
         if v in tr:
             bad |= np.nan_to_num(tr[v].values.astype(float)) > 0.5
+    if "face_confidence" in tr:  # detection score x (1 - occlusion): low where the face is covered
+        c = tr["face_confidence"].values.astype(float)
+        bad |= np.isfinite(c) & (c < UNSURE)
     return bad
 
 
@@ -487,7 +490,7 @@ def _unsure_bands(tree: xr.DataTree, source: str, subject: str | None) -> tuple[
         if tr is None:
             return [], ""
         return (_runs(tr["time"].values, _unsure_face(tr)),
-                f"face: top probability < {UNSURE:g}, blurred or occluded")
+                f"face: top probability or confidence < {UNSURE:g}, blurred or occluded")
     if source == "voice" and "voice" in tree.children:
         v = tree["voice"].to_dataset()
         if "voice_confidence" in v:
