@@ -277,6 +277,7 @@ def evaluate(*, cache: Path = CACHE, out_json: Path | None = None, cnn: bool = T
            "folds": {int(f): sorted(set(actors[fold == f].tolist()), key=int) for f in range(hp["n_folds"])},
            "seconds": secs, "results": results}
     if out_json:
+        Path(out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(out_json).write_text(json.dumps(out, indent=1, default=float))
         np.savez(Path(out_json).with_suffix(".logits.npz"), fold=fold, y=yi,
                  **{f"{c}__{k}": v for c in conds for k, v in L[c].items()})

@@ -3,7 +3,13 @@
 >>> import emonb as eb
 >>> voice = eb.analyze_voice("interview.mp4")            # doctest: +SKIP
 >>> clips = eb.predict_voice_clips(["a.wav", "b.flac"])  # doctest: +SKIP
+>>> calibrated = eb.analyze_voice("interview.mp4", session_calibration=True)  # one speaker  # doctest: +SKIP
 >>> model = eb.voice.train_emotion_model("my_clips/", labels="labels.csv")  # doctest: +SKIP
+
+The default speech-emotion model (``voice-emotion-ravdess`` v2) averages two logistic regressions on
+utterance functionals and a small log-mel CNN (:mod:`.recipe`), all in numpy at run time;
+``scripts/train_voice_model.py`` reproduces it and its card
+(``emonb/models/weights/voice_emotion_ravdess_v2.json``).
 
 Importing this package is cheap: librosa, onnxruntime and scikit-learn load on first use.
 """
