@@ -66,11 +66,11 @@ FER_NET = ModelSpec(
     runtime="torch",
     factory="emonb.models.face.fernet:build_fernet",
     outputs=EMOTIONS,
-    version="1",
+    version="2",
     weights="emonb_fernet_fer.pt",
-    sha256="6ab57459bbb09439066e35139e93285e5fe57ccac0701a835ad3a5305c9d48ed",
+    sha256="bad6e3d5c70f8f53cedac1aab196572d695b722fa068ab25c188d0c0210ce2f4",
     license="MIT (weights trained by emonb; FER2013 images are research-use data, see training_data)",
-    citation=("Trained by the emonb developers (scripts/train_face_expression.py, recipe 'ls-light'). Data: "
+    citation=("Trained by the emonb developers (scripts/train_face_expression.py: recipe 'ls-light', then 'ls-light-eq' fine-tuned from it). Data: "
               "Goodfellow et al. (2013) Challenges in Representation Learning (FER2013); Barsoum et al. (2016) "
               "Training Deep Networks for Facial Expression Recognition with Crowd-Sourced Label Distribution "
               "(FER+ votes, MIT)."),
@@ -78,7 +78,7 @@ FER_NET = ModelSpec(
                    "licence, images copyright of their owners) with FER+ crowd votes (MIT), images that "
                    "duplicate PrivateTest removed; validated and calibrated on PublicTest deduplicated "
                    "against Training (3,191 images). SHA-256 of the pack: 24dd3dad4a57e2a6da3c2104a64d6e15a1f1823af571cd7ef954975603eb7504."),
-    limitations='Measured here on FER2013 PublicTest deduplicated against Training (3191 images): accuracy 0.636, balanced accuracy 0.544, ECE 0.033 before and 0.023 after temperature scaling (T=0.86); recall anger 0.61, disgust 0.05, fear 0.32, happiness 0.86, sadness 0.54, surprise 0.80, neutral 0.62; 0.615 after histogram equalisation. Trained on low-resolution, noisily labelled web images that under-represent disgust and fear and some demographics; a label describes an expression, not a felt emotion; weak on subtle, non-frontal or occluded faces.',
+    limitations='Measured here on FER2013 PublicTest deduplicated against Training (3191 images): accuracy 0.648, balanced accuracy 0.570, ECE 0.041 before and 0.024 after temperature scaling (T=0.87); recall anger 0.61, disgust 0.16, fear 0.38, happiness 0.86, sadness 0.55, surprise 0.81, neutral 0.62; 0.627 after histogram equalisation. Trained on low-resolution, noisily labelled web images that under-represent disgust and fear and some demographics; a label describes an expression, not a felt emotion; weak on subtle, non-frontal or occluded faces.',
     description=("emonb's expression network: a small residual CNN (stem, three residual stages, 1x1 head) on a "
                  "48x48 gray aligned crop, with the temperature fitted on the validation split built in, so "
                  "its probabilities are calibrated."),

@@ -70,6 +70,9 @@ RECIPES: dict[str, Recipe] = {
                           rotate_deg=10.0, shift=0.06, photometric=0.5, equalize=0.5, blur=0.1, occlude=0.15,
                           notes="ls-light fine-tuned 4 epochs at a low rate with histogram equalisation on half "
                                 "the crops, for the equalisation check"),
+    "ls-light-eq2": Recipe("ls-light-eq2", init="ls-light-eq", epochs=3, lr=0.005, dropout=0.2, scale=(0.9, 1.1),
+                           rotate_deg=10.0, shift=0.06, photometric=0.5, equalize=0.8, blur=0.1, occlude=0.15,
+                           notes="ls-light-eq fine-tuned 3 more epochs at half its rate, equalisation on 80% of the crops"),
     "ferplus-wide": Recipe("ferplus-wide", label_smoothing=0.0, ferplus_weight=0.5, widths=(32, 64, 128, 256),
                            notes="as ferplus, wider stages"),
 }
