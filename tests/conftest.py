@@ -96,3 +96,29 @@ def write_audio(path, x, sr, *, codec=None):
         out.mux(p)
     out.close()
     return Path(path)
+
+
+def harmonic(f0, dur, sr=16000, amp=0.3, n_harm=8, syll_rate=0.0, seed=0):
+    """A voiced, speech-like harmonic complex (1/k spectrum) with optional syllable-rate AM; float32."""
+    t = np.arange(int(dur * sr)) / sr
+    f = np.full_like(t, f0) if np.isscalar(f0) else np.interp(t, np.linspace(0, dur, len(f0)), f0)
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    y = sum(np.sin(k * phase) / k for k in range(1, n_harm + 1))
+    if syll_rate:
+        y *= 0.55 + 0.45 * np.sin(2 * np.pi * syll_rate * t)
+    y += 0.002 * np.random.default_rng(seed).standard_normal(len(t))
+    return (amp * y / np.max(np.abs(y))).astype(np.float32)
+
+
+def write_two_people_video(video_dir, path):
+    """One person 0-3 s (WolfgangLanger_Pexels.mp4 0-3 s), another 3-5.4 s (single_face.mp4), the first
+    again (her 10-12 s): real clips re-encoded at 24 fps, 640x360. Returns ``path``."""
+    from emonb.io.video import video_reader
+
+    a, b = video_reader(video_dir / "WolfgangLanger_Pexels.mp4"), video_reader(video_dir / "single_face.mp4")
+
+    def frames(r, s, e):
+        return [fr for _, _, chunk in r.iter_chunks(16, start=s, end=e) for fr in chunk]
+
+    allf = frames(a, 0, 3.0) + frames(b, 0, 2.4) + frames(a, 10, 12.0)
+    return write_video(path, n=len(allf), fps=24, size=(640, 360), frame_fn=lambda i, t: allf[i])

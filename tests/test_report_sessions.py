@@ -20,7 +20,7 @@ from emonb.report import remote_scripts
 from emonb.report import sections as rs
 from emonb.report import summary as su
 
-from conftest import write_video
+from conftest import write_two_people_video, write_video
 
 pytest.importorskip("papermill")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
@@ -152,17 +152,8 @@ def turns(shared_data, tmp_path_factory):
     """One person 0-3 s, another 3-6 s, the first again 6-8 s (real clips, real decoding, real mediapipe)."""
     pytest.importorskip("mediapipe")
     pytest.importorskip("torch")
-    from emonb.io.video import video_reader
-
-    d = shared_data / "video"
-    a, b = video_reader(d / "WolfgangLanger_Pexels.mp4"), video_reader(d / "single_face.mp4")
-
-    def frames(r, s, e):
-        return [fr for _, _, chunk in r.iter_chunks(16, start=s, end=e) for fr in chunk]
-
-    allf = frames(a, 0, 3.0) + frames(b, 0, 2.4) + frames(a, 10, 12.0)
     folder = tmp_path_factory.mktemp("interview-07")
-    path = write_video(folder / "session.mp4", n=len(allf), fps=24, size=(640, 360), frame_fn=lambda i, t: allf[i])
+    path = write_two_people_video(shared_data / "video", folder / "session.mp4")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return eb.analyze(eb.load_session(video=path), ["face", "spot"], options={"face": {"stride": 2}},

@@ -12,7 +12,7 @@ import emonb as eb
 from emonb.errors import EmonbValueError
 from emonb.subjects import assign_subjects, subject_summary, subject_table, subject_track
 
-from conftest import write_video
+from conftest import write_two_people_video, write_video
 
 
 def _face(times, spans, *, n_faces=2, boxes=None, path=None, timeout=1.0):
@@ -207,17 +207,7 @@ def turns_session(shared_data, tmp_path_factory):
     """Wolfgang Langer 0-3 s, the single_face.mp4 speaker 3-6 s (its 72 frames at 24 fps), Wolfgang again 6-8 s."""
     pytest.importorskip("mediapipe")
     pytest.importorskip("torch")
-    from emonb.io.video import video_reader
-
-    d = shared_data / "video"
-    a, b = video_reader(d / "WolfgangLanger_Pexels.mp4"), video_reader(d / "single_face.mp4")
-
-    def frames(r, s, e):
-        return [fr for _, _, chunk in r.iter_chunks(16, start=s, end=e) for fr in chunk]
-
-    allf = frames(a, 0, 3.0) + frames(b, 0, 2.4) + frames(a, 10, 12.0)
-    path = write_video(tmp_path_factory.mktemp("turns") / "turns.mp4", n=len(allf), fps=24, size=(640, 360),
-                       frame_fn=lambda i, t: allf[i])
+    path = write_two_people_video(shared_data / "video", tmp_path_factory.mktemp("turns") / "turns.mp4")
     tree = eb.load_session(video=path, session_id="turns")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -14,20 +14,11 @@ from conftest import write_audio, write_video
 import emonb as eb
 from emonb.errors import EmonbFileError, EmonbValueError
 from emonb.schema import EMOTIONS
+from conftest import harmonic  # noqa: E402
 
 SR = 16000
 
 
-def harmonic(f0, dur, sr=SR, amp=0.3, n_harm=8, syll_rate=0.0, seed=0):
-    """A voiced, speech-like harmonic complex (1/k spectrum) with optional syllable-rate AM."""
-    t = np.arange(int(dur * sr)) / sr
-    f = np.full_like(t, f0) if np.isscalar(f0) else np.interp(t, np.linspace(0, dur, len(f0)), f0)
-    phase = 2 * np.pi * np.cumsum(f) / sr
-    y = sum(np.sin(k * phase) / k for k in range(1, n_harm + 1))
-    if syll_rate:
-        y *= 0.55 + 0.45 * np.sin(2 * np.pi * syll_rate * t)
-    y += 0.002 * np.random.default_rng(seed).standard_normal(len(t))
-    return (amp * y / np.max(np.abs(y))).astype(np.float32)
 
 
 # --- features -----------------------------------------------------------------------------------
