@@ -165,8 +165,7 @@ def store_only(n_frames: int) -> dict:
     one = _Faces(box=np.ones((1, 4), np.float32), score=np.ones(1, np.float32), landmarks=z,
                  blendshape=np.ones((1, 52), np.float32), pose=np.ones((1, 3), np.float32),
                  au=np.full((1, len(pipe.aus)), 0.5, np.float32), emotion=np.full((1, 7), 1 / 7, np.float32),
-                 facs=np.full((1, 7), 1 / 7, np.float32), sharpness=np.ones(1, np.float32),
-                 outside=np.zeros(1, np.float32))
+                 sharpness=np.ones(1, np.float32), outside=np.zeros(1, np.float32))
     slots = np.zeros(1, int)
     for i in range(n_frames):
         store.add(i / 24.0, i, one, slots)

@@ -344,7 +344,7 @@ def test_short_tracks_are_dropped_and_counts_follow():
         return _Faces(box=np.ones((n, 4), np.float32), score=np.ones(n, np.float32),
                       landmarks=z((n, 478, 3), np.float32), blendshape=z((n, 52), np.float32),
                       pose=z((n, 3), np.float32), au=z((n, 2), np.float32), emotion=z((n, 7), np.float32),
-                      facs=z((n, 7), np.float32), sharpness=z(n, np.float32), outside=z(n, np.float32))
+                      sharpness=z(n, np.float32), outside=z(n, np.float32))
 
     st = _Store(2, 3, capacity=2)  # also exercises growing
     layout = [[0], [0, 1], [0], [], [0], [0, 2], [0]]  # slot 1 and slot 2 each seen once
@@ -393,7 +393,7 @@ def test_store_keeps_each_face_slot_contiguous_and_hands_out_views():
         return _Faces(box=f((n, 4), v, np.float32), score=f(n, v, np.float32),
                       landmarks=f((n, 478, 3), v, np.float32), blendshape=f((n, 52), v, np.float32),
                       pose=f((n, 3), v, np.float32), au=f((n, 2), v, np.float32), emotion=f((n, 7), v, np.float32),
-                      facs=f((n, 7), v, np.float32), sharpness=f(n, v, np.float32), outside=f(n, v, np.float32))
+                      sharpness=f(n, v, np.float32), outside=f(n, v, np.float32))
 
     st = _Store(2, 4, capacity=8)
     assert st.arrays["landmarks"].shape == (4, 8, 478, 3)  # (face, time, ...): one block per slot
@@ -462,7 +462,7 @@ def _fake_faces(boxes, n_aus=2, value=None):
     return _Faces(box=boxes, score=np.where(np.arange(n) % 2, np.nan, 0.9).astype(np.float32),
                   landmarks=np.broadcast_to(v[:, :, None], (n, 478, 3)).copy(),
                   blendshape=np.repeat(v, 52, 1), pose=np.repeat(v, 3, 1), au=np.repeat(v, n_aus, 1),
-                  emotion=np.repeat(v, 7, 1), facs=np.repeat(v, 7, 1), sharpness=v[:, 0].copy(),
+                  emotion=np.repeat(v, 7, 1), sharpness=v[:, 0].copy(),
                   outside=v[:, 0].copy())
 
 

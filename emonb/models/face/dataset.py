@@ -41,12 +41,11 @@ def _build_dataset(store: _Store, pipe: FacePipeline, *, dim: str, coord_values,
     o_any = np.nanmax(np.where(np.isfinite(occl), occl, -1.0), axis=-1)
     o_any = np.where(o_any < 0, np.nan, o_any)  # (T, F): NaN without a detector
     au_conf = _au_confidence(occl, aus)
+    # EMFACS from the final AUs (after the per-track baseline), once for the whole result
+    a["facs"] = np.where(has_face[..., None], emfacs_emotion(a["au"].reshape(-1, len(aus)), aus)
+                         .reshape(a["au"].shape[:2] + (len(EMOTIONS),)), np.nan).astype(np.float32)
     if np.isfinite(o_any).any():
-        _discount_occluded(a, o_any)
-    a["facs"][...] = np.where(has_face[..., None], emfacs_emotion(a["au"].reshape(-1, len(aus)), aus)
-                              .reshape(a["au"].shape[:2] + (len(EMOTIONS),)), np.nan)
-    if np.isfinite(o_any).any():
-        _discount_occluded(a, o_any, keys=("facs",))
+        _discount_occluded(a, o_any, keys=("emotion", "facs"))
     presence = np.where(np.isfinite(a["au"]), (a["au"] >= au_threshold).astype(np.float32), np.nan)
     presence[au_conf < 0.5] = np.nan  # a covered AU is not seen: neither present nor absent
     score = a["score"]
@@ -166,7 +165,7 @@ def _au_confidence(occl: np.ndarray, aus) -> np.ndarray:
     return (1.0 - occl[..., idx]).astype(np.float32)
 
 
-def _discount_occluded(a: dict, o_any: np.ndarray, keys=("emotion",)) -> None:
+def _discount_occluded(a: dict, o_any: np.ndarray, keys) -> None:
     """Shrink probabilities toward uniform by the occlusion probability (in place):
     ``p' = (1 - o) p + o / 7``. A covered face gives an expression estimate it cannot see."""
     o = np.nan_to_num(o_any, nan=0.0)[..., None]

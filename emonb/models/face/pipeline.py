@@ -15,7 +15,7 @@ import numpy as np
 from ...errors import EmonbModelError, EmonbValueError
 from ...schema import EMOTIONS
 from .au_features import FEATURE_NAMES
-from .aus import AU_MAPPING, compute_aus, emfacs_emotion
+from .aus import AU_MAPPING, compute_aus
 from .au_features import au_features
 from .mesh import MeshResult, boxes_from_landmarks
 
@@ -56,7 +56,6 @@ class _Faces:
     pose: np.ndarray
     au: np.ndarray
     emotion: np.ndarray
-    facs: np.ndarray
     sharpness: np.ndarray
     outside: np.ndarray
     matrices: np.ndarray | None = None
@@ -149,12 +148,12 @@ class FacePipeline:
         score = np.asarray(score, np.float32)
         lm = res.landmarks / np.float32(scale) if scale != 1.0 else res.landmarks
         faces = _Faces(box=boxes_from_landmarks(lm), score=score, landmarks=lm, blendshape=res.blendshapes,
-                       pose=None, au=None, emotion=None, facs=None, sharpness=sharp, outside=outside,
+                       pose=None, au=None, emotion=None, sharpness=sharp, outside=outside,
                        matrices=res.matrices)
         return faces, crops
 
     def finish_chunk(self, faces_list: list[_Faces], crops_list: list[np.ndarray]) -> None:
-        """Batched over all faces of a chunk: expression model, action units, EMFACS and pose."""
+        """Batched over all faces of a chunk: expression model, AU inputs and static AUs, occlusion, pose."""
         from .expression import predict_expression
         from .geometry import pose_from_matrices
 
@@ -170,7 +169,6 @@ class FacePipeline:
             mats = np.concatenate([f.matrices for f in live])
             feats = au_features(bs, lm)
             aus = self.static_aus(bs, lm, feats)
-            facs = emfacs_emotion(aus, self.aus)
             occl = self.occlusion_probs(crops)
             pose = pose_from_matrices(mats)
         k = 0
@@ -178,11 +176,10 @@ class FacePipeline:
             if f.emotion is None:
                 f.emotion = probs[k:k + c] if c else np.zeros((0, len(EMOTIONS)), np.float32)
             if c:
-                f.au, f.facs, f.pose = aus[k:k + c], facs[k:k + c], pose[k:k + c]
+                f.au, f.pose = aus[k:k + c], pose[k:k + c]
                 f.au_input, f.occlusion = feats[k:k + c], occl[k:k + c]
             else:
                 f.au = np.zeros((0, len(self.aus)), np.float32)
-                f.facs = np.zeros((0, len(EMOTIONS)), np.float32)
                 f.au_input = np.zeros((0, len(FEATURE_NAMES)), np.float32)
                 f.occlusion = np.zeros((0, len(OCCLUSION_REGIONS)), np.float32)
                 f.pose = np.zeros((0, 3), np.float32)

@@ -55,7 +55,7 @@ def _full_frame_faces(pipe: FacePipeline, rgb: np.ndarray) -> tuple[_Faces, np.n
 
     faces = _Faces(box=np.array([[0, 0, w, h]], np.float32), score=np.ones(1, np.float32),
                    landmarks=res.landmarks, blendshape=res.blendshapes, pose=None, au=None, emotion=None,
-                   facs=None, sharpness=crop_sharpness(quality), outside=np.zeros(1, np.float32),
+                   sharpness=crop_sharpness(quality), outside=np.zeros(1, np.float32),
                    matrices=res.matrices)
     return faces, crop
 

@@ -30,7 +30,7 @@ class _Store:
         self.used_faces = 0
         shapes = {
             "box": (4,), "score": (), "blendshape": (len(BLENDSHAPES),), "pose": (3,), "au": (n_aus,),
-            "emotion": (len(EMOTIONS),), "facs": (len(EMOTIONS),), "sharpness": (), "outside": (),
+            "emotion": (len(EMOTIONS),), "sharpness": (), "outside": (),
             "au_input": (len(FEATURE_NAMES),), "occlusion": (len(OCCLUSION_REGIONS),),
         }
         if landmarks:
