@@ -142,7 +142,7 @@ def test_workstation(lab):
             assert len(during) >= 10, gaps  # it played, with the sound, frame after frame
             off = sorted(abs(a - f) for a, f in during)
             print(f"\nsound vs picture at each frame drawn: median {off[len(off) // 2]:.3f} s, max {off[-1]:.3f} s"
-                  f" over {len(off)} frames")
+                  f" over {len(off)} frames; in time order: {[round(a - f, 3) for a, f in during]}")
             # in sync: 95% of the frames within 0.1 s of the sound; on a loaded CI machine a single frame
             # can arrive a little late (0.13 s seen once), so the worst case is bounded at 0.25 s
             assert off[int(0.95 * (len(off) - 1))] < 0.1 and off[-1] < 0.25, during

@@ -681,13 +681,21 @@ var scrubber_default = {
       faceLabel.style.display = opts.length > 2 ? "" : "none";
       fillSelect(faceSel, opts, model.get("face"));
     }
-    const currentPos = () => times ? framePosition(times, model.get("current_time")) : -1;
+    function currentPos() {
+      if (!times) return -1;
+      const heard = model.get("playing") ? sound.now() : null;
+      return framePosition(times, heard ?? model.get("current_time"));
+    }
     function paint(entry, overlay) {
       if (entry.bmp) ctx.drawImage(entry.bmp, 0, 0, canvas.width, canvas.height);
       else ctx.putImageData(entry.img, 0, 0);
       shownOverlay = overlay;
       if (model.get("show_overlay")) drawOverlay(ctx, overlay);
     }
+    const behind = (pos) => {
+      if (!model.get("playing") || shownPos < 0 || pos >= shownPos) return false;
+      return currentPos() >= shownPos;
+    };
     function show(entry, pos, timing, proxy = false) {
       paint(entry, entry.overlay);
       if (shownPos >= 0 && pos !== shownPos) {
@@ -881,7 +889,7 @@ var scrubber_default = {
           for (const p of content.ahead || []) if (!cache.has(p)) inflight.add(p);
           const now = currentPos();
           const current = followsProxy ? now === pos : now < 0 || now === pos || !cache.has(now);
-          if ((pos !== shownPos || shownProxy && !model.get("playing")) && current) {
+          if ((pos !== shownPos || shownProxy && !model.get("playing")) && current && !behind(pos)) {
             show(entry, pos, {
               roundtrip: repliedAt - sentAt,
               server: content.server_ms,
@@ -917,7 +925,7 @@ var scrubber_default = {
       if (model.get("playing")) chart.follow(t);
       else sound.follow(t, false);
       if (times && cache.capacity > 0) {
-        const pos = framePosition(times, t);
+        const pos = model.get("playing") ? currentPos() : framePosition(times, t);
         const hit = cache.get(pos);
         if (hit && (!hit.proxy || model.get("playing"))) {
           wanted = null;

@@ -128,7 +128,13 @@ export default {
       fillSelect(faceSel, opts, model.get("face"));
     }
 
-    const currentPos = () => (times ? framePosition(times, model.get("current_time")) : -1);
+    // the frame due now: while the sound plays, where the sound is at this moment (current_time is
+    // where it was at the last animation frame, up to a busy main thread's stall ago)
+    function currentPos() {
+      if (!times) return -1;
+      const heard = model.get("playing") ? sound.now() : null;
+      return framePosition(times, heard ?? model.get("current_time"));
+    }
 
     function paint(entry, overlay) {
       if (entry.bmp) ctx.drawImage(entry.bmp, 0, 0, canvas.width, canvas.height);
@@ -136,6 +142,14 @@ export default {
       shownOverlay = overlay;
       if (model.get("show_overlay")) drawOverlay(ctx, overlay);
     }
+
+    // playing, a frame older than the one on screen while the clock is past both (a slow reply overtaken
+    // by the cache or the read-ahead) is not drawn: the picture would step back against the sound
+    // (a seek back while playing puts the clock behind the frame on screen, and its frame is drawn)
+    const behind = (pos) => {
+      if (!model.get("playing") || shownPos < 0 || pos >= shownPos) return false;
+      return currentPos() >= shownPos;
+    };
 
     // draw a decoded frame (with its overlay) and ask for the frames ahead of it
     function show(entry, pos, timing, proxy = false) {
@@ -342,7 +356,7 @@ export default {
           // frame for a slider that has since moved on
           // (the full frame after a proxy frame only replaces that proxy frame, never a newer picture)
           const current = followsProxy ? now === pos : (now < 0 || now === pos || !cache.has(now));
-          if ((pos !== shownPos || (shownProxy && !model.get("playing"))) && current) {
+          if ((pos !== shownPos || (shownProxy && !model.get("playing"))) && current && !behind(pos)) {
             show(entry, pos, { roundtrip: repliedAt - sentAt, server: content.server_ms,
                                decode: decodedAt - repliedAt, queued: sentAt - (lastInput ?? sentAt), cached: 0 });
           }
@@ -374,7 +388,9 @@ export default {
       if (model.get("playing")) chart.follow(t);
       else sound.follow(t, false);
       if (times && cache.capacity > 0) {
-        const pos = framePosition(times, t);
+        // playing, the frame is the sound's (a current_time that comes back from the kernel while
+        // playing is older than the sound, and drawn it would step the picture back)
+        const pos = model.get("playing") ? currentPos() : framePosition(times, t);
         const hit = cache.get(pos);
         if (hit && (!hit.proxy || model.get("playing"))) {
           wanted = null; // a reply still in flight is cached, not drawn over this one
