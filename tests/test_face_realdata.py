@@ -269,7 +269,7 @@ def test_fernet_beats_mini_xception_on_publictest_and_is_calibrated(fer_validati
     acc_eq = float((predict_expression(eb.models.get_model("emonb-fernet").create(device="cpu"), eq).argmax(1)
                     == labels).mean())
     assert acc > 0.64
-    assert acc_eq > acc - 0.025         # histogram equalisation costs 2.1 points (measured: 0.648 -> 0.627)
+    assert acc_eq >= acc - 0.02         # at most 2 points lost to histogram equalisation (measured: 0.643 -> 0.631)
 
 
 def test_a_hand_over_the_mouth_lowers_confidence_in_the_pipeline():

@@ -73,6 +73,9 @@ RECIPES: dict[str, Recipe] = {
     "ls-light-eq2": Recipe("ls-light-eq2", init="ls-light-eq", epochs=3, lr=0.005, dropout=0.2, scale=(0.9, 1.1),
                            rotate_deg=10.0, shift=0.06, photometric=0.5, equalize=0.8, blur=0.1, occlude=0.15,
                            notes="ls-light-eq fine-tuned 3 more epochs at half its rate, equalisation on 80% of the crops"),
+    "ls-light-eq3": Recipe("ls-light-eq3", init="ls-light-eq", epochs=3, lr=0.004, dropout=0.2, scale=(0.9, 1.1),
+                           rotate_deg=10.0, shift=0.06, photometric=0.5, equalize=0.65, blur=0.1, occlude=0.15,
+                           notes="as ls-light-eq2 with a lower rate (0.004) and equalisation on 65% of the crops"),
     "ferplus-wide": Recipe("ferplus-wide", label_smoothing=0.0, ferplus_weight=0.5, widths=(32, 64, 128, 256),
                            notes="as ferplus, wider stages"),
 }
