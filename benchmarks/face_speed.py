@@ -8,7 +8,8 @@ memory is per configuration:
 - a per-stage breakdown on the clip's first frames, each stage run on its own (wall and CPU
   milliseconds per frame; CPU time counts all threads, so it is the fairer figure on a busy
   machine),
-- ``eb.analyze_face`` end to end with several ``stride`` / ``scale`` settings.
+- ``eb.analyze_face`` end to end with several ``stride`` / ``scale`` settings (with ``--previous``,
+  each also with the previous default models: mini-Xception, AU rules, no occlusion network).
 
 "fps" is source-video frames covered per second of wall time (with ``stride=2`` half of them
 are analysed). Peak memory is the process's maximum resident set size (``ru_maxrss``); the
@@ -23,6 +24,7 @@ Usage::
 
     python benchmarks/face_speed.py                  # 5-minute loop, default configurations
     python benchmarks/face_speed.py --minutes 1 --configs "1,1.0;2,0.5"
+    python benchmarks/face_speed.py --minutes 1 --configs "1,1.0" --previous   # today's models vs before
     python benchmarks/face_speed.py --hour           # memory against video length (long)
 """
 
@@ -40,6 +42,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "video" / "WolfgangLanger_Pexels.mp4"
+
+
+#: the default models before emonb-fernet, the learned AUs and the occlusion network (``--previous``)
+PREVIOUS_MODELS = {"expression": "mini-xception-fer", "au": "emonb-au-blendshape-rules", "occlusion": False}
 
 
 def loop_video(src: Path, dst: Path, minutes: float) -> Path:
@@ -208,7 +214,7 @@ def run_one(cfg: dict) -> dict:
     cpu = time.process_time()
     ds = eb.analyze_face(path, stride=cfg["stride"], scale=cfg["scale"], progress=False,
                          detector_score=cfg.get("detector_score", True), landmarks=cfg.get("landmarks", True),
-                         redetect=cfg.get("redetect"), parallel=cfg.get("parallel"))
+                         redetect=cfg.get("redetect"), parallel=cfg.get("parallel"), model=cfg.get("model"))
     wall = time.perf_counter() - t
     cpu = time.process_time() - cpu
     n_an = int(ds.sizes["time"])
@@ -268,6 +274,8 @@ def main(argv=None) -> int:
     ap.add_argument("--configs", default="1,1.0,-,1;1,1.0;1,1.0,0.5;1,0.5;2,1.0,-,1;2,1.0;2,0.5",
                     help="';'-separated 'stride,scale[,redetect[,parallel]]' settings ('-': default)")
     ap.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
+    ap.add_argument("--previous", action="store_true",
+                    help="after each setting, the same with the models of the previous default pipeline")
     ap.add_argument("--hour", action="store_true", help="memory against video length (see above)")
     ap.add_argument("--curve", default="5,10,20", help="minutes for --hour's stride-1 runs")
     ap.add_argument("--hour-stride", type=int, default=4, help="stride of --hour's 60-minute run")
@@ -302,7 +310,9 @@ def main(argv=None) -> int:
             if len(parts) > 3 and parts[3] not in ("", "-"):
                 cfg["parallel"] = int(parts[3])
             cfgs.append(cfg)
-        print(f"{'run (analyze_face)':<34}{'fps':>8}{'analysed/s':>12}{'cpu ms/fr':>10}{'wall s':>9}{'peak MB':>9}"
+            if args.previous:
+                cfgs.append(dict(cfg, model=PREVIOUS_MODELS))
+        print(f"{'run (analyze_face)':<50}{'fps':>8}{'analysed/s':>12}{'cpu ms/fr':>10}{'wall s':>9}{'peak MB':>9}"
               f"{'1 h MB (est.)':>15}{'load':>6}")
         for cfg in cfgs:
             cfg["video"] = str(looped)
@@ -311,14 +321,16 @@ def main(argv=None) -> int:
                 continue
             if cfg["kind"] == "decode":
                 label = f"decode only (RGB, {r['size']}, {r['frames']} fr)"
-                print(f"{label:<34}{r['fps']:>8.1f}{'':>12}{'':>10}{r['wall_s']:>9.1f}{r['peak_rss_mb']:>9.0f}"
+                print(f"{label:<50}{r['fps']:>8.1f}{'':>12}{'':>10}{r['wall_s']:>9.1f}{r['peak_rss_mb']:>9.0f}"
                       f"{'':>15}{os.getloadavg()[0]:>6.1f}")
             else:
                 label = f"stride={cfg['stride']} scale={cfg['scale']}"
                 if cfg.get("redetect") is not None:
                     label += f" redetect={cfg['redetect']:g}"
                 label += f" parallel={r['parallel']}"
-                print(f"{label:<34}{r['fps']:>8.1f}{r['analysed_fps']:>12.1f}{r['cpu_ms_per_analysed_frame']:>10.1f}"
+                if cfg.get("model"):
+                    label += " (previous models)"
+                print(f"{label:<50}{r['fps']:>8.1f}{r['analysed_fps']:>12.1f}{r['cpu_ms_per_analysed_frame']:>10.1f}"
                       f"{r['wall_s']:>9.1f}{r['peak_rss_mb']:>9.0f}{r['rss_1h_estimate_mb']:>15.0f}"
                       f"{os.getloadavg()[0]:>6.1f}"
                       f"   (faces in {r['faces_found']:.0%} of frames, result {r['result_mb']:.0f} MB)")
