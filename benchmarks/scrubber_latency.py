@@ -189,9 +189,12 @@ def main(argv=None) -> int:
             steps = start + np.arange(1, 41) / fps
             print(_line("frame steps", *_moves(page, steps)))
             print(_line("0.7 s moves", *_moves(page, np.linspace(1.0, 18.0, 25))))
-            print(_line("jumps", *_moves(page, rng.uniform(0.0, 19.0, 30))))
-            if _moves.full.size:
-                print(_line("jumps, full frame", _moves.full, []))
+            # clicks 40 ms after the last frame was drawn, then a reviewer who clicks somewhere and
+            # looks before the next click (the full frame and read-ahead of the last jump are done)
+            for label, pause in (("jumps", 40.0), ("jumps 0.5 s apart", 500.0)):
+                print(_line(label, *_moves(page, rng.uniform(0.0, 19.0, 30), pause_ms=pause)))
+                if _moves.full.size:
+                    print(_line(f"{label}, full frame", _moves.full, []))
             import emonb as eb
 
             frame_times = eb.sample_session()["video"]["time"].to_numpy().astype(float)

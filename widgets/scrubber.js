@@ -696,7 +696,7 @@ var scrubber_default = {
       if (!model.get("playing") || shownPos < 0 || pos >= shownPos) return false;
       return currentPos() >= shownPos;
     };
-    function show(entry, pos, timing, proxy = false) {
+    function show(entry, pos, timing, proxy = false, settle = false) {
       paint(entry, entry.overlay);
       if (shownPos >= 0 && pos !== shownPos) {
         prevDelta = lastDelta;
@@ -729,8 +729,19 @@ var scrubber_default = {
       }
       root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime, proxy } }));
       if (proxy && !model.get("playing")) return;
+      if (settle) return askAheadSoon();
       const now = currentPos();
       askAhead(now >= 0 ? now : pos);
+    }
+    const SETTLE_MS = 250;
+    let settleTimer = null;
+    function askAheadSoon() {
+      clearTimeout(settleTimer);
+      const at = shownPos;
+      settleTimer = setTimeout(() => {
+        settleTimer = null;
+        if (shownPos === at && !model.get("playing")) askAhead(currentPos());
+      }, SETTLE_MS);
     }
     function askAhead(pos) {
       if (!times || pos < 0 || cache.capacity === 0 || pending !== null || wanted !== null) return;
@@ -890,13 +901,19 @@ var scrubber_default = {
           const now = currentPos();
           const current = followsProxy ? now === pos : now < 0 || now === pos || !cache.has(now);
           if ((pos !== shownPos || shownProxy && !model.get("playing")) && current && !behind(pos)) {
-            show(entry, pos, {
-              roundtrip: repliedAt - sentAt,
-              server: content.server_ms,
-              decode: decodedAt - repliedAt,
-              queued: sentAt - (lastInput ?? sentAt),
-              cached: 0
-            });
+            show(
+              entry,
+              pos,
+              {
+                roundtrip: repliedAt - sentAt,
+                server: content.server_ms,
+                decode: decodedAt - repliedAt,
+                queued: sentAt - (lastInput ?? sentAt),
+                cached: 0
+              },
+              false,
+              followsProxy
+            );
           }
           if (cache.capacity > 0 && pos !== void 0) cache.set(pos, entry);
           else if (entry.bmp && entry.bmp.close) entry.bmp.close();
@@ -912,7 +929,7 @@ var scrubber_default = {
             askAhead(currentPos());
           }
         } else if (pending === null && wanted === null) {
-          askAhead(currentPos());
+          askAheadSoon();
         }
       }
     }
@@ -940,9 +957,17 @@ var scrubber_default = {
     const SYNC_MS = 60;
     let lastSync = -Infinity;
     let syncTimer = null;
+    const HOLD_MS = 150;
+    let holdSince = null;
     function syncTime() {
-      const wait = lastSync + SYNC_MS - performance.now();
+      const now = performance.now();
+      const hold = pending !== null && !model.get("playing");
+      if (!hold) holdSince = null;
+      else if (holdSince === null) holdSince = now;
+      const held = hold && now - holdSince < HOLD_MS;
+      const wait = held ? 10 : lastSync + SYNC_MS - now;
       if (wait <= 0) {
+        holdSince = null;
         clearTimeout(syncTimer);
         syncTimer = null;
         lastSync = performance.now();

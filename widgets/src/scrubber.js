@@ -152,7 +152,7 @@ export default {
     };
 
     // draw a decoded frame (with its overlay) and ask for the frames ahead of it
-    function show(entry, pos, timing, proxy = false) {
+    function show(entry, pos, timing, proxy = false, settle = false) {
       paint(entry, entry.overlay);
       if (shownPos >= 0 && pos !== shownPos) {
         prevDelta = lastDelta;
@@ -184,8 +184,23 @@ export default {
       root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime, proxy } }));
       if (proxy && !model.get("playing")) return;
       // ahead of where the slider is now: during a fast drag the frame drawn is already behind it
+      if (settle) return askAheadSoon();
       const now = currentPos();
       askAhead(now >= 0 ? now : pos);
+    }
+
+    // after a jump (its proxy frame, then its full frame), the frames ahead are asked for once the
+    // reviewer stays: a second click soon after does not wait behind the first one's read-ahead
+    // (decoding and sending them takes the kernel and the browser about 100 ms on 2 cores)
+    const SETTLE_MS = 250;
+    let settleTimer = null;
+    function askAheadSoon() {
+      clearTimeout(settleTimer);
+      const at = shownPos;
+      settleTimer = setTimeout(() => {
+        settleTimer = null;
+        if (shownPos === at && !model.get("playing")) askAhead(currentPos());
+      }, SETTLE_MS);
     }
 
     function askAhead(pos) {
@@ -358,7 +373,8 @@ export default {
           const current = followsProxy ? now === pos : (now < 0 || now === pos || !cache.has(now));
           if ((pos !== shownPos || (shownProxy && !model.get("playing"))) && current && !behind(pos)) {
             show(entry, pos, { roundtrip: repliedAt - sentAt, server: content.server_ms,
-                               decode: decodedAt - repliedAt, queued: sentAt - (lastInput ?? sentAt), cached: 0 });
+                               decode: decodedAt - repliedAt, queued: sentAt - (lastInput ?? sentAt), cached: 0 },
+                 false, followsProxy);
           }
           if (cache.capacity > 0 && pos !== undefined) cache.set(pos, entry);
           else if (entry.bmp && entry.bmp.close) entry.bmp.close();
@@ -374,7 +390,7 @@ export default {
             askAhead(currentPos());
           }
         } else if (pending === null && wanted === null) {
-          askAhead(currentPos());
+          askAheadSoon();
         }
       }
     }
@@ -409,9 +425,20 @@ export default {
     const SYNC_MS = 60;
     let lastSync = -Infinity;
     let syncTimer = null;
+    // while the picture of a jump is on its way (paused, a frame asked for and not drawn yet), the
+    // kernel and the linked widgets hear of the new time once it is drawn (at most HOLD_MS later):
+    // their updates would otherwise compete with the frame on a small machine
+    const HOLD_MS = 150;
+    let holdSince = null;
     function syncTime() {
-      const wait = lastSync + SYNC_MS - performance.now();
+      const now = performance.now();
+      const hold = pending !== null && !model.get("playing");
+      if (!hold) holdSince = null;
+      else if (holdSince === null) holdSince = now;
+      const held = hold && now - holdSince < HOLD_MS;
+      const wait = held ? 10 : lastSync + SYNC_MS - now;
       if (wait <= 0) {
+        holdSince = null;
         clearTimeout(syncTimer);
         syncTimer = null;
         lastSync = performance.now();
