@@ -729,7 +729,7 @@ var scrubber_default = {
       }
       root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime, proxy } }));
       if (proxy && !model.get("playing")) return;
-      if (settle) return askAheadSoon();
+      if (settle) return;
       const now = currentPos();
       askAhead(now >= 0 ? now : pos);
     }
@@ -942,7 +942,7 @@ var scrubber_default = {
       if (model.get("playing")) chart.follow(t);
       else sound.follow(t, false);
       if (times && cache.capacity > 0) {
-        const pos = model.get("playing") ? currentPos() : framePosition(times, t);
+        const pos = currentPos();
         const hit = cache.get(pos);
         if (hit && (!hit.proxy || model.get("playing"))) {
           wanted = null;

@@ -183,8 +183,8 @@ export default {
       }
       root.dispatchEvent(new CustomEvent("emonb-frame", { detail: { time: entry.frameTime, proxy } }));
       if (proxy && !model.get("playing")) return;
+      if (settle) return; // the full frame of a jump: its caller asks ahead once the reviewer stays
       // ahead of where the slider is now: during a fast drag the frame drawn is already behind it
-      if (settle) return askAheadSoon();
       const now = currentPos();
       askAhead(now >= 0 ? now : pos);
     }
@@ -404,9 +404,9 @@ export default {
       if (model.get("playing")) chart.follow(t);
       else sound.follow(t, false);
       if (times && cache.capacity > 0) {
-        // playing, the frame is the sound's (a current_time that comes back from the kernel while
+        // (playing, the frame is the sound's: a current_time that comes back from the kernel while
         // playing is older than the sound, and drawn it would step the picture back)
-        const pos = model.get("playing") ? currentPos() : framePosition(times, t);
+        const pos = currentPos();
         const hit = cache.get(pos);
         if (hit && (!hit.proxy || model.get("playing"))) {
           wanted = null; // a reply still in flight is cached, not drawn over this one
