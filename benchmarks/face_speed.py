@@ -9,7 +9,8 @@ memory is per configuration:
   milliseconds per frame; CPU time counts all threads, so it is the fairer figure on a busy
   machine),
 - ``eb.analyze_face`` end to end with several ``stride`` / ``scale`` settings (with ``--previous``,
-  each also with the previous default models: mini-Xception, AU rules, no occlusion network).
+  each also with the previous default pipeline: mini-Xception, AU rules, no occlusion network, and
+  FFmpeg's scaler for every YUV -> RGB conversion).
 
 "fps" is source-video frames covered per second of wall time (with ``stride=2`` half of them
 are analysed). Peak memory is the process's maximum resident set size (``ru_maxrss``); the
@@ -44,7 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "video" / "WolfgangLanger_Pexels.mp4"
 
 
-#: the default models before emonb-fernet, the learned AUs and the occlusion network (``--previous``)
+#: the default models before emonb-fernet, the learned AUs and the occlusion network (``--previous``;
+#: it also converts every frame to RGB with FFmpeg's scaler, as before ``emonb.io._yuv``)
 PREVIOUS_MODELS = {"expression": "mini-xception-fer", "au": "emonb-au-blendshape-rules", "occlusion": False}
 
 
@@ -89,6 +91,7 @@ def stage_breakdown(path: str, n_max: int = 480) -> dict:
     import cv2
     import numpy as np
 
+    from emonb.io._yuv import frame_to_rgb
     from emonb.models.face.analyze import _pipeline
     from emonb.models.face.au_features import au_features
     from emonb.models.face.aus import emfacs_emotion
@@ -122,8 +125,8 @@ def stage_breakdown(path: str, n_max: int = 480) -> dict:
                 if len(raw) >= n_max:
                     break
     n = len(raw)
-    with stage("YUV -> RGB (to_ndarray)"):
-        frames = [f.to_ndarray(format="rgb24") for f in raw]
+    with stage("YUV -> RGB (emonb.io._yuv)"):
+        frames = [frame_to_rgb(f) for f in raw]
     del raw
     session = pipe.mesh.video_session()
     with stage("mesh: MediaPipe landmarker"):
@@ -189,6 +192,10 @@ def run_one(cfg: dict) -> dict:
     import emonb as eb
     from emonb.io.video import VideoReader
 
+    if cfg.get("model") == PREVIOUS_MODELS:
+        from emonb.io import _yuv
+
+        _yuv.FAST_I420 = False
     if cfg["kind"] == "store":
         return store_only(int(cfg["frames"]))
     path = cfg["video"]
@@ -275,7 +282,7 @@ def main(argv=None) -> int:
                     help="';'-separated 'stride,scale[,redetect[,parallel]]' settings ('-': default)")
     ap.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
     ap.add_argument("--previous", action="store_true",
-                    help="after each setting, the same with the models of the previous default pipeline")
+                    help="after each setting, the same with the previous default pipeline (models and RGB conversion)")
     ap.add_argument("--hour", action="store_true", help="memory against video length (see above)")
     ap.add_argument("--curve", default="5,10,20", help="minutes for --hour's stride-1 runs")
     ap.add_argument("--hour-stride", type=int, default=4, help="stride of --hour's 60-minute run")
@@ -329,7 +336,7 @@ def main(argv=None) -> int:
                     label += f" redetect={cfg['redetect']:g}"
                 label += f" parallel={r['parallel']}"
                 if cfg.get("model"):
-                    label += " (previous models)"
+                    label += " (previous pipeline)"
                 print(f"{label:<50}{r['fps']:>8.1f}{r['analysed_fps']:>12.1f}{r['cpu_ms_per_analysed_frame']:>10.1f}"
                       f"{r['wall_s']:>9.1f}{r['peak_rss_mb']:>9.0f}{r['rss_1h_estimate_mb']:>15.0f}"
                       f"{os.getloadavg()[0]:>6.1f}"

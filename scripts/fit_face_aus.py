@@ -41,6 +41,8 @@ INTENSITY_FULL = 3.0
 MIN_GAIN = 0.02
 #: The baseline every fit is compared with: the hand rules alone.
 RULES = {"au": "emonb-au-blendshape-rules"}
+#: Version of the fitted parameters: 2 since frames are converted to RGB by ``emonb.io._yuv``.
+VERSION = "2"
 
 
 def _rounded(x: float):
@@ -174,7 +176,7 @@ def main(argv=None) -> int:
     files += [data / "openface" / f"{Path(TRAIN_VIDEO).stem}.{k}.csv" for k in ("dynamic", "static")]
     files += [data / "openface" / f"{Path(s).stem}.csv" for s in TRAIN_STILLS]
     card = {
-        "name": "emonb-au-openface-fit", "version": "1",
+        "name": "emonb-au-openface-fit", "version": VERSION,
         "scale": f"OpenFace 2 intensity (0-5) / {INTENSITY_FULL:g}, clipped to [0, 1]",
         "reference": "OpenFace 2.0.6 (Baltrusaitis et al. 2018) AU intensities, static and dynamic models",
         "training": {"video": TRAIN_VIDEO, "stills": list(TRAIN_STILLS), "frames": int(len(Xd)),

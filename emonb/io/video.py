@@ -23,6 +23,7 @@ import xarray as xr
 from .._checks import check_file, check_option
 from ..errors import EmonbFileError, EmonbFormatError, EmonbValueError, EmonbWarning
 from . import Reader
+from ._yuv import frame_to_rgb
 
 __all__ = ["VideoReader", "load_video", "load_image", "read_image", "video_reader",
            "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS"]
@@ -264,7 +265,7 @@ class VideoReader:
             if self.rotation in (90, 270):
                 w, h = h, w
             frame = frame.reformat(width=w, height=h)
-        return _rotate(frame.to_ndarray(format="rgb24"), self.rotation)
+        return _rotate(frame_to_rgb(frame), self.rotation)
 
     def _index_of_pts(self, pts) -> int | None:
         if pts is None:

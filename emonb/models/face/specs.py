@@ -114,9 +114,9 @@ AU_OPENFACE_FIT = ModelSpec(
     runtime="python",
     factory="emonb.models.face.au_learned:build_learned_aus",
     outputs=AU_RULES.outputs,
-    version="1",
+    version="2",
     weights="emonb_au_openface.json",
-    sha256="98056d7e8b9563c55bd2e54b7e6dbff9cb31b8150da45c4e6813f67e7be8da16",
+    sha256="c0de1dfff539230bd991487041e2f14c50aa9ee96fd84bc9336189b523f093fd",
     license="MIT (parameters fitted by emonb; the OpenFace reference outputs they were fitted to are not shipped)",
     citation=("Fitted by the emonb developers (scripts/fit_face_aus.py) to OpenFace 2.0.6 AU intensities: "
               "Baltrusaitis, Zadeh, Lim & Morency (2018) OpenFace 2.0: Facial Behavior Analysis Toolkit, FG 2018."),
