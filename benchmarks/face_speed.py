@@ -9,8 +9,9 @@ memory is per configuration:
   milliseconds per frame; CPU time counts all threads, so it is the fairer figure on a busy
   machine),
 - ``eb.analyze_face`` end to end with several ``stride`` / ``scale`` settings (with ``--previous``,
-  each also with the previous default pipeline: mini-Xception, AU rules, no occlusion network, and
-  FFmpeg's scaler for every YUV -> RGB conversion).
+  each also with the previous default models: mini-Xception, AU rules, no occlusion network; with
+  ``--against REV``, each also with emonb as it was at git revision ``REV``, whole: its models, its
+  decoding and its pipeline, run from a ``git archive`` of that revision, interleaved).
 
 "fps" is source-video frames covered per second of wall time (with ``stride=2`` half of them
 are analysed). Peak memory is the process's maximum resident set size (``ru_maxrss``); the
@@ -26,6 +27,7 @@ Usage::
     python benchmarks/face_speed.py                  # 5-minute loop, default configurations
     python benchmarks/face_speed.py --minutes 1 --configs "1,1.0;2,0.5"
     python benchmarks/face_speed.py --minutes 1 --configs "1,1.0" --previous   # today's models vs before
+    python benchmarks/face_speed.py --minutes 1 --configs "1,1.0;1,1.0;1,1.0" --against 201a1c3  # vs that code
     python benchmarks/face_speed.py --hour           # memory against video length (long)
 """
 
@@ -45,8 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = ROOT.parent / "shared" / "data" / "video" / "WolfgangLanger_Pexels.mp4"
 
 
-#: the default models before emonb-fernet, the learned AUs and the occlusion network (``--previous``;
-#: it also converts every frame to RGB with FFmpeg's scaler, as before ``emonb.io._yuv``)
+#: the default models before emonb-fernet, the learned AUs and the occlusion network (``--previous``)
 PREVIOUS_MODELS = {"expression": "mini-xception-fer", "au": "emonb-au-blendshape-rules", "occlusion": False}
 
 
@@ -192,10 +193,6 @@ def run_one(cfg: dict) -> dict:
     import emonb as eb
     from emonb.io.video import VideoReader
 
-    if cfg.get("model") == PREVIOUS_MODELS:
-        from emonb.io import _yuv
-
-        _yuv.FAST_I420 = False
     if cfg["kind"] == "store":
         return store_only(int(cfg["frames"]))
     path = cfg["video"]
@@ -228,6 +225,7 @@ def run_one(cfg: dict) -> dict:
     from emonb.models.face.analyze import _LAST_TIMING
 
     out["timing"] = dict(_LAST_TIMING)
+    out["emonb"] = str(Path(eb.__file__).resolve().parent)
     out["parallel"] = int(ds.attrs.get("parallel", 1))
     result_mb = ds.nbytes / 2**20
     out.update(wall_s=wall, fps=reader.n_frames / wall, analysed=n_an, analysed_fps=n_an / wall,
@@ -240,13 +238,33 @@ def run_one(cfg: dict) -> dict:
     return out
 
 
+def export_revision(rev: str, dst: Path) -> Path:
+    """The ``emonb`` package as it was at git revision ``rev``, unpacked under ``dst``."""
+    import tarfile
+
+    archive = dst / "rev.tar"
+    with archive.open("wb") as f:
+        subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", rev, "emonb"], stdout=f, check=True)
+    with tarfile.open(archive) as t:
+        t.extractall(dst / "rev", filter="data")
+    archive.unlink()
+    return dst / "rev"
+
+
 def _child(cfg: dict) -> dict | None:
-    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)], capture_output=True, text=True)
+    env = dict(os.environ)
+    if cfg.get("against"):  # the old package first on the path, ahead of the installed one
+        env["PYTHONPATH"] = os.pathsep.join([cfg["against"], env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(cfg)], capture_output=True, text=True,
+                          env=env)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode or not lines:
         print(f"{cfg['kind']} failed:\n{proc.stderr[-2000:]}")
         return None
-    return json.loads(lines[-1])
+    out = json.loads(lines[-1])
+    if cfg.get("against") and not out.get("emonb", "").startswith(cfg["against"]):
+        raise SystemExit(f"--against: the child imported emonb from {out.get('emonb')}, not {cfg['against']}")
+    return out
 
 
 def hour_mode(args) -> int:
@@ -282,7 +300,9 @@ def main(argv=None) -> int:
                     help="';'-separated 'stride,scale[,redetect[,parallel]]' settings ('-': default)")
     ap.add_argument("--no-stages", action="store_true", help="skip the per-stage breakdown")
     ap.add_argument("--previous", action="store_true",
-                    help="after each setting, the same with the previous default pipeline (models and RGB conversion)")
+                    help="after each setting, the same with the previous default models (today's code)")
+    ap.add_argument("--against", metavar="REV",
+                    help="after each setting, the same with emonb as it was at this git revision")
     ap.add_argument("--hour", action="store_true", help="memory against video length (see above)")
     ap.add_argument("--curve", default="5,10,20", help="minutes for --hour's stride-1 runs")
     ap.add_argument("--hour-stride", type=int, default=4, help="stride of --hour's 60-minute run")
@@ -308,6 +328,7 @@ def main(argv=None) -> int:
             print(f"  {'sum':<40}{tot[0]:>9.2f}{tot[1]:>9.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         looped = loop_video(args.video, Path(tmp) / "looped.mp4", args.minutes)
+        old = export_revision(args.against, Path(tmp)) if args.against else None
         cfgs = [{"kind": "decode", "stride": 1, "scale": 1.0}]
         for item in args.configs.split(";"):
             parts = item.split(",")
@@ -319,6 +340,8 @@ def main(argv=None) -> int:
             cfgs.append(cfg)
             if args.previous:
                 cfgs.append(dict(cfg, model=PREVIOUS_MODELS))
+            if args.against:
+                cfgs.append(dict(cfg, against=str(old)))
         print(f"{'run (analyze_face)':<50}{'fps':>8}{'analysed/s':>12}{'cpu ms/fr':>10}{'wall s':>9}{'peak MB':>9}"
               f"{'1 h MB (est.)':>15}{'load':>6}")
         for cfg in cfgs:
@@ -336,7 +359,9 @@ def main(argv=None) -> int:
                     label += f" redetect={cfg['redetect']:g}"
                 label += f" parallel={r['parallel']}"
                 if cfg.get("model"):
-                    label += " (previous pipeline)"
+                    label += " (previous models)"
+                if cfg.get("against"):
+                    label += f" ({args.against})"
                 print(f"{label:<50}{r['fps']:>8.1f}{r['analysed_fps']:>12.1f}{r['cpu_ms_per_analysed_frame']:>10.1f}"
                       f"{r['wall_s']:>9.1f}{r['peak_rss_mb']:>9.0f}{r['rss_1h_estimate_mb']:>15.0f}"
                       f"{os.getloadavg()[0]:>6.1f}"

@@ -95,3 +95,14 @@ def test_a_real_clip_is_closer_to_the_formula_than_ffmpegs_scaler(shared_data):
     fast_err = np.abs(_yuv.frame_to_rgb(fr) - exact).mean()
     ffmpeg_err = np.abs(fr.to_ndarray(format="rgb24") - exact).mean()
     assert fast_err < 0.3 < 1.0 < ffmpeg_err, (fast_err, ffmpeg_err)
+
+
+def test_a_single_decoder_thread_gives_the_same_frames(tmp_path):
+    path = write_video(tmp_path / "d.mp4", n=20, size=(64, 48))
+    reader = VideoReader(path)
+    auto = [(t, i, f) for t, i, f in reader.iter_chunks(6, start=0.2)]
+    one = [(t, i, f) for t, i, f in reader.iter_chunks(6, start=0.2, decoder_threads=1)]
+    assert len(auto) == len(one) == 3
+    for (ta, ia, fa), (tb, ib, fb) in zip(auto, one):
+        np.testing.assert_array_equal(ia, ib)
+        np.testing.assert_array_equal(fa, fb)

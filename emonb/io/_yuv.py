@@ -15,8 +15,7 @@ import numpy as np
 
 __all__ = ["frame_to_rgb", "FAST_I420"]
 
-#: ``False``: convert every frame with FFmpeg's scaler, as emonb did before this module
-#: (``benchmarks/face_speed.py --previous`` does, to time the previous pipeline).
+#: ``False``: convert every frame with FFmpeg's scaler, as emonb did before this module.
 FAST_I420 = True
 
 #: FFmpeg colour-space tags that mean the BT.601 matrix (unspecified, BT.470BG, SMPTE 170M)

@@ -41,7 +41,8 @@ def _run_segments(reader, pipe: FacePipeline, store: _Store, *, segments: int, i
         first, last = i0 + a * stride, i0 + (b - 1) * stride
         # smaller chunks per part: the parts together hold about what one sequence would
         src = _ChunkSource(lambda: reader.iter_chunks(part_chunk, stride=stride, start=float(reader.times[first]),
-                                                      end=float(reader.times[last]), size=size),
+                                                      end=float(reader.times[last]), size=size,
+                                                      decoder_threads=1 if segments > 1 else None),
                            threaded=threads)
         step = None
         it = iter(src)
