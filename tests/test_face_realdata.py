@@ -252,24 +252,35 @@ def fer_validation(shared_data):
     return pack["images"][va], pack["y"][va]
 
 
-def test_fernet_beats_mini_xception_on_publictest_and_is_calibrated(fer_validation):
+@pytest.mark.parametrize("name", ["emonb-fernet-int8", "emonb-fernet"])
+def test_fernet_beats_mini_xception_on_publictest_and_is_calibrated(fer_validation, name):
     import cv2
 
     from emonb.models.face.expression import predict_expression
     from emonb.models.face.train_expression import expected_calibration_error
 
     images, labels = fer_validation
-    ours = predict_expression(eb.models.get_model("emonb-fernet").create(device="cpu"), images)
+    ours = predict_expression(eb.models.get_model(name).create(device="cpu"), images)
     acc = float((ours.argmax(1) == labels).mean())
     big = np.stack([cv2.resize(im, (64, 64), interpolation=cv2.INTER_CUBIC) for im in images])
     theirs = predict_expression(eb.models.get_model("mini-xception-fer").create(device="cpu"), big)
     assert acc > float((theirs.argmax(1) == labels).mean()) + 0.005
     assert expected_calibration_error(ours, labels) < 0.035
     eq = np.stack([cv2.equalizeHist(im) for im in images])
-    acc_eq = float((predict_expression(eb.models.get_model("emonb-fernet").create(device="cpu"), eq).argmax(1)
+    acc_eq = float((predict_expression(eb.models.get_model(name).create(device="cpu"), eq).argmax(1)
                     == labels).mean())
     assert acc > 0.64
     assert acc_eq >= acc - 0.02         # at most 2 points lost to histogram equalisation (measured: 0.643 -> 0.631)
+
+
+def test_the_int8_network_agrees_with_the_float_one(fer_validation):
+    from emonb.models.face.expression import predict_expression
+
+    images, _ = fer_validation
+    q = predict_expression(eb.models.get_model("emonb-fernet-int8").create(), images[:1000])
+    f = predict_expression(eb.models.get_model("emonb-fernet").create(device="cpu"), images[:1000])
+    assert (q.argmax(1) == f.argmax(1)).mean() > 0.98  # measured on all 3,191: 0.991
+    assert np.abs(q - f).max() < 0.2 and np.abs(q - f).mean() < 0.01
 
 
 def test_a_hand_over_the_mouth_lowers_confidence_in_the_pipeline():

@@ -144,3 +144,61 @@ def test_fine_tune_starts_from_its_base_run_and_records_it(tmp_path):
     rec = T.train(tune, data, tmp_path / "ls-light-eq", progress=False, log=messages.append)
     assert rec["init_sha256"] == base["weights_sha256"]
     assert any("starting from" in m for m in messages)
+
+
+def _quantize_script():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "quantize_face_expression.py"
+    spec = importlib.util.spec_from_file_location("quantize_face_expression", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quantization_builds_a_calibrated_int8_network_reproducibly(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from emonb.models.face.expression import predict_expression
+    from emonb.models.face.fernet import FerNetInt8Model
+    from emonb.models.spec import ModelSpec
+
+    script = _quantize_script()
+    pack = _pack(tmp_path / "pack.npz")
+    rec = script.build(pack, tmp_path / "a", 64, log=lambda *_: None)
+    script.build(pack, tmp_path / "b", 64, log=lambda *_: None)
+    a, b = (tmp_path / d / f"{script.NAME}.onnx" for d in "ab")
+    assert a.read_bytes() == b.read_bytes() and rec["onnx_sha256"] == T.sha256_file(a)
+    assert rec["calibration"]["images"] == 64 and rec["data"]["n_validation"] == 68
+    assert 0.25 <= rec["temperature"] <= 8 and rec["validation"]["nll"] <= rec["validation_uncalibrated"]["nll"] + 1e-9
+    graph = onnx.load(str(a)).graph
+    assert graph.node[-1].op_type == "Div" and graph.node[-1].name == "calibration"
+    assert sum(n.op_type == "QuantizeLinear" for n in graph.node) >= 10  # integer layers, not a float copy
+    spec = ModelSpec(name="int8-test", modality="face", task="expression", runtime="onnx",
+                     factory="emonb.models.face.fernet:build_fernet_int8", outputs=EMOTIONS, weights=str(a),
+                     input_size=(48, 48))
+    images = np.load(pack)["images"][:20]
+    p = predict_expression(FerNetInt8Model(spec), images)
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    float_p = predict_expression(eb_fernet(), images)
+    assert (p.argmax(1) == float_p.argmax(1)).mean() >= 0.9
+
+
+def eb_fernet():
+    import emonb as eb
+
+    return eb.models.get_model("emonb-fernet").create(device="cpu")
+
+
+@pytest.mark.skipif(not FER.exists(), reason=f"the FER2013 pack is absent ({FER})")
+def test_quantization_script_reproduces_the_shipped_int8_network(tmp_path):
+    pytest.importorskip("onnx")
+    import emonb as eb
+    from emonb.models.face.quantize_expression import onnx_logits
+
+    script = _quantize_script()
+    rec = script.build(FER, tmp_path, 1024, log=lambda *_: None)
+    shipped = eb.models.get_model("emonb-fernet-int8")
+    assert rec["validation"]["accuracy"] > 0.64 and rec["agreement_with_float"] > 0.98
+    x = T.to_input(T.load_pack(FER)["images"][:300]).numpy()
+    np.testing.assert_allclose(onnx_logits(tmp_path / f"{script.NAME}.onnx", x), onnx_logits(shipped.check_weights(), x),
+                               atol=1e-5)

@@ -250,7 +250,7 @@ def test_model_notes_state_accuracy_and_calibration():
 
     from emonb.report.sections import _provenance_text, calibration, measured_accuracy
 
-    for name in ("emonb-fernet", "mini-xception-fer", "voice-emotion-ravdess"):
+    for name in ("emonb-fernet-int8", "emonb-fernet", "mini-xception-fer", "voice-emotion-ravdess"):
         spec = eb.models.get_model(name)
         acc = measured_accuracy(spec)
         assert re.search(r"accuracy.*\d\.\d{3}|\d\.\d{3} accuracy", acc), (name, acc)
@@ -259,6 +259,7 @@ def test_model_notes_state_accuracy_and_calibration():
         prov = " ".join(_provenance_text().replace("`", "").split())
         assert acc in card or acc.split(": ", 1)[-1] in prov, (name, acc)
     assert "calibrated by temperature" in calibration(eb.models.get_model("emonb-fernet"))
+    assert "calibrated by temperature" in calibration(eb.models.get_model("emonb-fernet-int8"))
     assert calibration(eb.models.get_model("mini-xception-fer")) == "probabilities not calibrated"
     assert measured_accuracy(eb.models.get_model("vader")) == "no measured accuracy on its model card"
 

@@ -14,9 +14,10 @@ import numpy as np
 
 from ..._checks import require
 from ...errors import EmonbModelError
-from ..runtimes import ModelRuntime
+from ..runtimes import ModelRuntime, OnnxModel
 
-__all__ = ["FerNet", "FerNetModel", "build_fernet", "DEFAULT_WIDTHS", "DEFAULT_BLOCKS"]
+__all__ = ["FerNet", "FerNetModel", "FerNetInt8Model", "build_fernet", "build_fernet_int8", "DEFAULT_WIDTHS",
+           "DEFAULT_BLOCKS"]
 
 #: channels of the stem and of the three stages (48 -> 24 -> 12 -> 6 pixels)
 DEFAULT_WIDTHS = (32, 48, 96, 192)
@@ -134,3 +135,32 @@ class FerNetModel(ModelRuntime):
 
 def build_fernet(spec, *, device: str = "auto", cpu_threads: int = 1, **_) -> FerNetModel:
     return FerNetModel(spec, device=device, cpu_threads=cpu_threads)
+
+
+class FerNetInt8Model(OnnxModel):
+    """The network quantized to 8-bit integers (:mod:`emonb.models.face.quantize_expression`), run by
+    ONNX Runtime on the CPU with ``cpu_threads`` threads; :meth:`predict` returns calibrated (N, 7)
+    probabilities (the temperature is the graph's last operation)."""
+
+    cpu_only = True
+
+    def __init__(self, spec, *, device: str = "cpu", cpu_threads: int = 1):
+        super().__init__(spec, device="cpu")
+        self.cpu_threads = int(cpu_threads)
+
+    def _load(self):
+        ort = require("onnxruntime", extra="face", purpose="the int8 expression model")
+        path = self.spec.check_weights()
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = so.inter_op_num_threads = max(1, self.cpu_threads)
+        try:
+            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise EmonbModelError(f"model {self.spec.name!r}: ONNX file {path} does not load: {exc}") from None
+        self.input_name_ = sess.get_inputs()[0].name
+        self.input_shape_ = sess.get_inputs()[0].shape
+        self.model_ = sess
+
+
+def build_fernet_int8(spec, *, device: str = "cpu", cpu_threads: int = 1, **_) -> FerNetInt8Model:
+    return FerNetInt8Model(spec, device=device, cpu_threads=cpu_threads)

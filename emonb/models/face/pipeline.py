@@ -21,13 +21,15 @@ from .mesh import MeshResult, boxes_from_landmarks
 
 #: Side of the aligned gray crop that sharpness (``face_blur``) and occlusion are measured on.
 QUALITY_CROP = 64
+#: The default expression model where it runs on a GPU (the int8 network is CPU-only).
+GPU_EXPRESSION = "emonb-fernet"
 #: Face regions the occlusion detector judges (``face_occlusion``'s ``region`` dimension).
 OCCLUSION_REGIONS = ("eyes", "nose", "mouth")
 
 __all__ = ["BLUR_THRESHOLD", "DEFAULT_MODELS", "FacePipeline", "OUTSIDE_THRESHOLD", "YAW_OCCLUSION"]
 
-#: Default model names per role.
-DEFAULT_MODELS = {"mesh": "mediapipe-face-landmarker", "expression": "emonb-fernet",
+#: Default model names per role (the expression model on the CPU; :data:`GPU_EXPRESSION` on a GPU).
+DEFAULT_MODELS = {"mesh": "mediapipe-face-landmarker", "expression": "emonb-fernet-int8",
                   "au": "emonb-au-openface-fit", "occlusion": "auto"}
 
 COORDS = ("x", "y", "z")
@@ -245,6 +247,11 @@ def _runtime(spec, device: str, **params):
     return rt
 
 
+def default_expression(device: str) -> str:
+    """The default expression model for a resolved ``device``: int8 on the CPU, float on a GPU."""
+    return GPU_EXPRESSION if str(device).startswith("cuda") else DEFAULT_MODELS["expression"]
+
+
 def _pipeline(model, device, *, max_faces, flip, detector_score, batch_size, au_mapping=None) -> FacePipeline:
     from .. import get_model
     from ..device import resolve_device
@@ -259,13 +266,15 @@ def _pipeline(model, device, *, max_faces, flip, detector_score, batch_size, au_
         names.update({k: v for k, v in model.items() if v is not None})
     else:  # a single name or spec: the expression model
         names["expression"] = model
+    dev = resolve_device(device)
+    if model is None or (isinstance(model, dict) and model.get("expression") is None):
+        names["expression"] = default_expression(dev)
     mesh_spec = get_model(names["mesh"])
     expr_spec = get_model(names["expression"])
     if mesh_spec.task != "landmarks" or mesh_spec.runtime != "mediapipe":
         raise EmonbModelError(f"model {mesh_spec.name!r} cannot serve as the face mesh (task {mesh_spec.task!r})")
     if expr_spec.task != "expression":
         raise EmonbModelError(f"model {expr_spec.name!r} is not an expression model (task {expr_spec.task!r})")
-    dev = resolve_device(device)
     if dev.startswith("cuda"):
         import torch
 
