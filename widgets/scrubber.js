@@ -935,6 +935,10 @@ var scrubber_default = {
     }
     function onTime() {
       const t = model.get("current_time");
+      if (unsent !== null && t !== unsent) {
+        model.set("current_time", unsent);
+        return;
+      }
       if (document.activeElement !== slider || !slider.matches(":active")) slider.value = String(t);
       clock.textContent = `${clockText(t)} / ${clockText(model.get("start") + model.get("duration"))}`;
       root.dataset.currentTime = String(t);
@@ -959,6 +963,11 @@ var scrubber_default = {
     let syncTimer = null;
     const HOLD_MS = 150;
     let holdSince = null;
+    let unsent = null;
+    function save() {
+      unsent = null;
+      model.save_changes();
+    }
     function syncTime() {
       const now = performance.now();
       const hold = pending !== null && !model.get("playing");
@@ -971,7 +980,7 @@ var scrubber_default = {
         clearTimeout(syncTimer);
         syncTimer = null;
         lastSync = performance.now();
-        model.save_changes();
+        save();
       } else if (syncTimer === null) {
         syncTimer = setTimeout(() => {
           syncTimer = null;
@@ -982,7 +991,8 @@ var scrubber_default = {
     const end = () => model.get("start") + model.get("duration");
     function setTime(t) {
       const lo = model.get("start");
-      model.set("current_time", Math.min(Math.max(t, lo), end()));
+      unsent = Math.min(Math.max(t, lo), end());
+      model.set("current_time", unsent);
       syncTime();
       if (model.get("playing")) {
         playStart = null;
@@ -1011,9 +1021,10 @@ var scrubber_default = {
       }
       if (t >= end()) {
         model.set("playing", false);
-        model.save_changes();
+        save();
         return;
       }
+      unsent = null;
       model.set("current_time", t);
       proxiesAhead(t, rate);
       sound.follow(t, true);
@@ -1048,7 +1059,7 @@ var scrubber_default = {
     }
     const togglePlay = () => {
       model.set("playing", !model.get("playing"));
-      model.save_changes();
+      save();
     };
     const step = (n) => model.send({ type: "step", n });
     const jump = (s) => {
@@ -1059,7 +1070,7 @@ var scrubber_default = {
       const i = SPEEDS.indexOf(model.get("speed"));
       const j = Math.min(Math.max((i < 0 ? 3 : i) + d, 0), SPEEDS.length - 1);
       model.set("speed", SPEEDS[j]);
-      model.save_changes();
+      save();
     };
     const toggleSheet = () => {
       sheet.hidden = !sheet.hidden;
@@ -1073,15 +1084,15 @@ var scrubber_default = {
     fwd.addEventListener("click", () => step(1));
     speed.addEventListener("change", () => {
       model.set("speed", parseFloat(speed.value));
-      model.save_changes();
+      save();
     });
     mute.addEventListener("click", () => {
       model.set("muted", !model.get("muted"));
-      model.save_changes();
+      save();
     });
     faceSel.addEventListener("change", () => {
       model.set("face", faceSel.value);
-      model.save_changes();
+      save();
     });
     keysBtn.addEventListener("click", toggleSheet);
     sheet.addEventListener("click", toggleSheet);
@@ -1093,7 +1104,7 @@ var scrubber_default = {
       const hit = shownOverlay.faces.find((f) => x >= f.box[0] && x <= f.box[2] && y >= f.box[1] && y <= f.box[3]);
       if (hit && hit.key !== void 0 && model.get("face") !== hit.key) {
         model.set("face", String(hit.key));
-        model.save_changes();
+        save();
       }
     });
     let offKeys = () => {
@@ -1168,7 +1179,7 @@ var scrubber_default = {
       if (raf !== null) cancelAnimationFrame(raf);
       if (syncTimer !== null) {
         clearTimeout(syncTimer);
-        model.save_changes();
+        save();
       }
       cache.clear();
       stopWaiting();

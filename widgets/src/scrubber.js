@@ -397,6 +397,12 @@ export default {
 
     function onTime() {
       const t = model.get("current_time");
+      if (unsent !== null && t !== unsent) {
+        // a time from the kernel while the reviewer's newer one waits to be sent (an echo of an
+        // earlier one, say): the reviewer's stands, and reaches the kernel with the next sync
+        model.set("current_time", unsent);
+        return;
+      }
       if (document.activeElement !== slider || !slider.matches(":active")) slider.value = String(t);
       clock.textContent = `${clockText(t)} / ${clockText(model.get("start") + model.get("duration"))}`;
       root.dataset.currentTime = String(t);
@@ -430,6 +436,11 @@ export default {
     // their updates would otherwise compete with the frame on a small machine
     const HOLD_MS = 150;
     let holdSince = null;
+    let unsent = null; // a time the reviewer set that the kernel has not been sent yet
+    function save() {
+      unsent = null; // save_changes sends every attribute set here, current_time among them
+      model.save_changes();
+    }
     function syncTime() {
       const now = performance.now();
       const hold = pending !== null && !model.get("playing");
@@ -442,7 +453,7 @@ export default {
         clearTimeout(syncTimer);
         syncTimer = null;
         lastSync = performance.now();
-        model.save_changes();
+        save();
       } else if (syncTimer === null) {
         syncTimer = setTimeout(() => {
           syncTimer = null;
@@ -454,7 +465,8 @@ export default {
     const end = () => model.get("start") + model.get("duration");
     function setTime(t) {
       const lo = model.get("start");
-      model.set("current_time", Math.min(Math.max(t, lo), end()));
+      unsent = Math.min(Math.max(t, lo), end());
+      model.set("current_time", unsent);
       syncTime();
       if (model.get("playing")) {
         playStart = null; // playback goes on from here
@@ -488,9 +500,10 @@ export default {
       }
       if (t >= end()) {
         model.set("playing", false);
-        model.save_changes();
+        save();
         return;
       }
+      unsent = null; // playing, the sound owns the time
       model.set("current_time", t);
       proxiesAhead(t, rate);
       sound.follow(t, true);
@@ -528,7 +541,7 @@ export default {
 
     const togglePlay = () => {
       model.set("playing", !model.get("playing"));
-      model.save_changes();
+      save();
     };
     const step = (n) => model.send({ type: "step", n });
     const jump = (s) => {
@@ -539,7 +552,7 @@ export default {
       const i = SPEEDS.indexOf(model.get("speed"));
       const j = Math.min(Math.max((i < 0 ? 3 : i) + d, 0), SPEEDS.length - 1);
       model.set("speed", SPEEDS[j]);
-      model.save_changes();
+      save();
     };
     const toggleSheet = () => { sheet.hidden = !sheet.hidden; };
     slider.addEventListener("input", () => {
@@ -551,15 +564,15 @@ export default {
     fwd.addEventListener("click", () => step(1));
     speed.addEventListener("change", () => {
       model.set("speed", parseFloat(speed.value));
-      model.save_changes();
+      save();
     });
     mute.addEventListener("click", () => {
       model.set("muted", !model.get("muted"));
-      model.save_changes();
+      save();
     });
     faceSel.addEventListener("change", () => {
       model.set("face", faceSel.value);
-      model.save_changes();
+      save();
     });
     keysBtn.addEventListener("click", toggleSheet);
     sheet.addEventListener("click", toggleSheet);
@@ -572,7 +585,7 @@ export default {
       const hit = shownOverlay.faces.find((f) => x >= f.box[0] && x <= f.box[2] && y >= f.box[1] && y <= f.box[3]);
       if (hit && hit.key !== undefined && model.get("face") !== hit.key) {
         model.set("face", String(hit.key));
-        model.save_changes();
+        save();
       }
     });
     let offKeys = () => {};
@@ -637,7 +650,7 @@ export default {
       if (raf !== null) cancelAnimationFrame(raf);
       if (syncTimer !== null) {
         clearTimeout(syncTimer);
-        model.save_changes(); // the last position is not lost
+        save(); // the last position is not lost
       }
       cache.clear();
       stopWaiting();
