@@ -43,11 +43,9 @@ def float_model():
 
 def ms_per_crop(path: Path, x: np.ndarray) -> float:
     """Milliseconds per crop, batches of 64 on one thread (the session built once, as emonb runs it)."""
-    import onnxruntime as ort
+    from emonb.models.face.quantize_expression import one_thread_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    sess = one_thread_session(path)
     batch = {"x": np.ascontiguousarray(x[:64], np.float32)}
     sess.run(None, batch)
     t = time.perf_counter()
@@ -72,7 +70,7 @@ def build(data: Path, out: Path, n_images: int, log=print) -> dict:
     x_va, y_va = pack["images"][val], pack["y"][val]
     net, spec = float_model()
     fp32 = Q.export_onnx(net, out / "fp32.onnx")
-    cal = Q.calibration_sample(pack, train, n_images)
+    cal = Q.calibration_sample(train, n_images)
     int8 = Q.quantize_onnx(fp32, out / f"{NAME}.onnx", T.to_input(pack["images"][cal]).numpy())
     inputs = T.to_input(x_va).numpy()
     logits = Q.onnx_logits(int8, inputs)

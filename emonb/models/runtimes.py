@@ -85,11 +85,15 @@ def _check_labels(spec, n_out: int, path) -> None:
 class OnnxModel(ModelRuntime):
     """Any ONNX classifier: input (N, ...) float32, output (N, n_labels) logits or probabilities."""
 
+    def _session_options(self, ort):
+        """ONNX Runtime session options (``None``: its defaults); runtimes override this."""
+        return None
+
     def _load(self):
         ort = require("onnxruntime", extra="face", purpose="ONNX models")
         path = self.spec.check_weights()
         try:
-            sess = ort.InferenceSession(str(path), providers=onnx_providers(self.device_))
+            sess = ort.InferenceSession(str(path), self._session_options(ort), providers=onnx_providers(self.device_))
         except Exception as exc:
             raise EmonbModelError(f"model {self.spec.name!r}: ONNX file {path} does not load: {exc}") from None
         self.input_name_ = sess.get_inputs()[0].name

@@ -148,18 +148,10 @@ class FerNetInt8Model(OnnxModel):
         super().__init__(spec, device="cpu")
         self.cpu_threads = int(cpu_threads)
 
-    def _load(self):
-        ort = require("onnxruntime", extra="face", purpose="the int8 expression model")
-        path = self.spec.check_weights()
+    def _session_options(self, ort):
         so = ort.SessionOptions()
         so.intra_op_num_threads = so.inter_op_num_threads = max(1, self.cpu_threads)
-        try:
-            sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise EmonbModelError(f"model {self.spec.name!r}: ONNX file {path} does not load: {exc}") from None
-        self.input_name_ = sess.get_inputs()[0].name
-        self.input_shape_ = sess.get_inputs()[0].shape
-        self.model_ = sess
+        return so
 
 
 def build_fernet_int8(spec, *, device: str = "cpu", cpu_threads: int = 1, **_) -> FerNetInt8Model:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["CALIBRATION", "export_onnx", "quantize_onnx", "append_temperature", "calibration_sample",
-           "onnx_logits"]
+           "onnx_logits", "one_thread_session"]
 
 #: Quantization settings in one place.
 CALIBRATION = {"images": 1024, "seed": 0, "batch": 64, "method": "MinMax", "format": "QDQ",
@@ -28,7 +28,7 @@ CALIBRATION = {"images": 1024, "seed": 0, "batch": 64, "method": "MinMax", "form
                "opset": 17}
 
 
-def calibration_sample(pack: dict, train_idx: np.ndarray, n: int = CALIBRATION["images"],
+def calibration_sample(train_idx: np.ndarray, n: int = CALIBRATION["images"],
                        seed: int = CALIBRATION["seed"]) -> np.ndarray:
     """``n`` Training indices drawn without replacement by a seeded generator, sorted."""
     rng = np.random.default_rng(seed)
@@ -79,9 +79,11 @@ def quantize_onnx(src: Path, dst: Path, calibration: np.ndarray) -> Path:
     pre = Path(dst).with_suffix(".pre.onnx")
     quant_pre_process(str(src), str(pre))
     keep_float = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type in CALIBRATION["float_ops"]]
-    quantize_static(str(pre), str(dst), _Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=keep_float)
+    types = {"int8": QuantType.QInt8, "uint8": QuantType.QUInt8}
+    quantize_static(str(pre), str(dst), _Reader(), quant_format=QuantFormat[CALIBRATION["format"]],
+                    per_channel=CALIBRATION["per_channel"], activation_type=types[CALIBRATION["activations"]],
+                    weight_type=types[CALIBRATION["weights"]],
+                    calibrate_method=CalibrationMethod[CALIBRATION["method"]], nodes_to_exclude=keep_float)
     pre.unlink()
     return Path(dst)
 
@@ -106,12 +108,17 @@ def append_temperature(path: Path, temperature: float) -> Path:
     return Path(path)
 
 
-def onnx_logits(path: Path, x: np.ndarray, batch: int = 256) -> np.ndarray:
-    """Outputs (N, 7) of the ONNX file on inputs (N, 1, 48, 48), one thread."""
+def one_thread_session(path: Path):
+    """An ONNX Runtime session of the file on one CPU thread (as emonb runs the int8 network)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = so.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def onnx_logits(path: Path, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """Outputs (N, 7) of the ONNX file on inputs (N, 1, 48, 48), one thread."""
+    sess = one_thread_session(path)
     return np.concatenate([sess.run(None, {"x": np.ascontiguousarray(x[s:s + batch], np.float32)})[0]
                            for s in range(0, len(x), batch)])
